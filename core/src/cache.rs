@@ -1,0 +1,639 @@
+//! The cache: the public API, and the two paths that tie index, slab and chunks together.
+//!
+//! **Get** (no lock, no allocation beyond the returned copy, no shared write for a hot key):
+//! hash the key, walk the bucket chain's tag matches, and for each: find the chunk through its
+//! page's layout word, read it under its seqlock, compare the key, copy the value, then
+//! re-check the chunk's sequence and the page's layout. A torn read retries; after a few
+//! retries the reader takes the bucket lock, under which the chunk cannot change.
+//!
+//! **Write**: take a chunk of the entry's size class (this may evict), fill it, lock the
+//! bucket, check the write's condition, take the key's next version, publish the chunk into
+//! the key's slot, unlock, and release the replaced chunk. Versions come from 64 striped
+//! counters, chosen by the key's hash and taken under the bucket lock, so a key's versions
+//! increase in the order its writes are published, for the life of the cache, whatever
+//! happened to the key in between.
+//!
+//! Lock order: class lock, then bucket lock. Code holding a bucket lock never takes a class
+//! lock: replaced chunks are released after unlocking.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::chunk::{self, Chunk, EntryHead};
+use crate::index::{chunk_of, Index, KeyHash};
+use crate::slab::{Slab, Unpublish};
+use crate::stats::{Counter, Counters};
+use crate::sync::{self, AtomicU64, CachePadded, Ordering};
+use crate::ttl::{self, duration_nanos, TtlRules, NEVER};
+use crate::{Clock, Error, Stats, SystemClock, Version};
+
+/// The longest key, in bytes.
+pub const MAX_KEY_LEN: usize = 65_535;
+/// `max_value_bytes` unless set.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
+/// The largest `max_value_bytes` accepted.
+const MAX_VALUE_BYTES_LIMIT: usize = 64 << 20;
+/// Lock-free attempts of a read before it takes the bucket lock.
+const OPTIMISTIC_READS: usize = 4;
+const VERSION_STRIPES: usize = 64;
+/// Average entry size assumed when sizing the index without `max_entries`.
+const ASSUMED_ENTRY_BYTES: u64 = 256;
+
+/// Configures and builds a [`Cache`]; from [`Cache::builder`].
+#[must_use]
+pub struct CacheBuilder {
+    max_bytes: Option<u64>,
+    max_entries: Option<u64>,
+    default_ttl: Option<Duration>,
+    ttl_jitter: f64,
+    max_value_bytes: usize,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl CacheBuilder {
+    /// The arena's size in bytes: a hard bound on the memory entries occupy. Required.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// An optional bound on the number of entries.
+    pub fn max_entries(mut self, entries: u64) -> Self {
+        self.max_entries = Some(entries);
+        self
+    }
+
+    /// The TTL of entries written by [`Cache::insert`] and the other writes without a TTL
+    /// argument. Without it they never expire.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Stretches every TTL by a random fraction in `[0, fraction]` so that keys written
+    /// together do not expire together. `0.0` (the default) to `1.0`.
+    pub fn ttl_jitter(mut self, fraction: f64) -> Self {
+        self.ttl_jitter = fraction;
+        self
+    }
+
+    /// The longest value accepted (default 1 MiB, at most 64 MiB). It sets the page size: the
+    /// smallest power of two holding the longest key, the longest value and a chunk header.
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
+    /// The clock for TTLs (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the settings and maps the arena (address space only; memory is touched lazily).
+    pub fn build(self) -> Result<Cache, Error> {
+        let invalid = |why: String| Err(Error::InvalidConfig(why));
+        let Some(max_bytes) = self.max_bytes else {
+            return invalid("max_bytes is required: the arena's size in bytes".into());
+        };
+        if self.max_value_bytes > MAX_VALUE_BYTES_LIMIT {
+            return invalid(format!(
+                "max_value_bytes is {}; the largest supported is {MAX_VALUE_BYTES_LIMIT}",
+                self.max_value_bytes
+            ));
+        }
+        if self.max_entries == Some(0) {
+            return invalid("max_entries is 0; a cache must be able to hold an entry".into());
+        }
+        if !(0.0..=1.0).contains(&self.ttl_jitter) {
+            return invalid(format!("ttl_jitter is {}; it must be within 0.0..=1.0", self.ttl_jitter));
+        }
+        if self.default_ttl == Some(Duration::ZERO) {
+            return invalid("default_ttl is zero; every entry would expire as it is written".into());
+        }
+        let max_item = chunk::bytes_needed(MAX_KEY_LEN, self.max_value_bytes);
+        let page_bytes = max_item.next_power_of_two();
+        let page_count = max_bytes / page_bytes as u64;
+        if page_count == 0 {
+            return invalid(format!(
+                "max_bytes is {max_bytes}, less than one page of {page_bytes} bytes (the page must \
+                 hold a {MAX_KEY_LEN}-byte key and a max_value_bytes value of {}); raise max_bytes \
+                 or lower max_value_bytes",
+                self.max_value_bytes
+            ));
+        }
+        let page_count = u32::try_from(page_count).map_err(|_| {
+            Error::InvalidConfig(format!("max_bytes is {max_bytes}: more pages than can be addressed"))
+        })?;
+        let entry_limit = self.max_entries.unwrap_or(u64::MAX);
+        let slab = Slab::new(page_bytes.trailing_zeros(), page_count, max_item, entry_limit)?;
+        let expected_entries = self.max_entries.unwrap_or(max_bytes / ASSUMED_ENTRY_BYTES);
+        Ok(Cache {
+            index: Index::new(expected_entries, crate::rng::random_seed()),
+            slab,
+            counters: Counters::new(),
+            entries: AtomicU64::new(0),
+            max_entries: self.max_entries,
+            versions: (0..VERSION_STRIPES).map(|_| CachePadded(AtomicU64::new(0))).collect(),
+            ttl: TtlRules { default_ttl: self.default_ttl, jitter: self.ttl_jitter },
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
+            max_value_bytes: self.max_value_bytes,
+            max_bytes,
+        })
+    }
+}
+
+/// A concurrent, memory-bounded cache of byte keys and byte values. `Send + Sync`: share it
+/// by reference or in an `Arc`.
+pub struct Cache {
+    index: Index,
+    slab: Slab,
+    counters: Counters,
+    /// Entries in the index (expired ones included until reclaimed).
+    entries: AtomicU64,
+    max_entries: Option<u64>,
+    versions: Box<[CachePadded<AtomicU64>]>,
+    ttl: TtlRules,
+    clock: Arc<dyn Clock>,
+    max_value_bytes: usize,
+    max_bytes: u64,
+}
+
+/// The condition a write must meet, checked under the bucket lock.
+#[derive(Clone, Copy)]
+enum Condition {
+    Always,
+    Absent,
+    Present,
+    Version(Version),
+}
+
+/// An entry found under the bucket lock.
+struct Current<'a> {
+    slot: &'a AtomicU64,
+    id: u32,
+    head: EntryHead,
+}
+
+/// The outcome of one optimistic look at a chunk.
+enum Probe {
+    /// A consistent snapshot of an entry with the wanted key.
+    Hit(EntryHead),
+    /// A consistent snapshot of something else (another key, or a free chunk).
+    Other,
+    /// The chunk or its page changed while being read.
+    Torn,
+}
+
+/// The clock, read at most once and only if an entry has a deadline.
+struct LazyNow<'a> {
+    clock: &'a dyn Clock,
+    now: Option<u64>,
+}
+
+impl LazyNow<'_> {
+    fn get(&mut self) -> u64 {
+        *self.now.get_or_insert_with(|| duration_nanos(self.clock.now()))
+    }
+
+    fn expired(&mut self, deadline: u64) -> bool {
+        deadline != NEVER && ttl::is_expired(deadline, self.get())
+    }
+}
+
+thread_local! {
+    /// Scratch space for keys read back from chunks being evicted (to hash them).
+    static KEY_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Cache {
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder {
+            max_bytes: None,
+            max_entries: None,
+            default_ttl: None,
+            ttl_jitter: 0.0,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            clock: None,
+        }
+    }
+
+    /// A copy of the value of `key`, if present and not expired.
+    pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let mut value = Vec::new();
+        self.read(key, Some(&mut value), true).map(|_| value)
+    }
+
+    /// Copies the value of `key` into `buf` (replacing its contents, reusing its capacity) and
+    /// returns its version; `None` if absent or expired.
+    pub fn get_into(&self, key: &[u8], buf: &mut Vec<u8>) -> Option<Version> {
+        self.read(key, Some(buf), true)
+    }
+
+    /// A copy of the value of `key` and its version.
+    pub fn get_versioned(&self, key: &[u8]) -> Option<(Vec<u8>, Version)> {
+        let mut value = Vec::new();
+        self.read(key, Some(&mut value), true).map(|v| (value, v))
+    }
+
+    /// Whether `key` is present and not expired. Copies nothing, counts no hit or miss, and
+    /// does not count as a use of the entry for eviction.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.read(key, None, false).is_some()
+    }
+
+    /// Stores `value` under `key` with the default TTL; returns the new version.
+    pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<Version, Error> {
+        self.write(key, value, self.ttl.default_ttl, Condition::Always)
+    }
+
+    /// Stores `value` under `key` with `ttl` (`None`: never expires, whatever the default).
+    pub fn insert_with_ttl(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<Version, Error> {
+        self.write(key, value, ttl, Condition::Always)
+    }
+
+    /// Stores `value` only if `key` is absent (or expired); else [`Error::Exists`].
+    pub fn insert_if_absent(&self, key: &[u8], value: &[u8]) -> Result<Version, Error> {
+        self.write(key, value, self.ttl.default_ttl, Condition::Absent)
+    }
+
+    /// Stores `value` only if `key` is present; else [`Error::NotFound`].
+    pub fn replace(&self, key: &[u8], value: &[u8]) -> Result<Version, Error> {
+        self.write(key, value, self.ttl.default_ttl, Condition::Present)
+    }
+
+    /// Stores `value` only if `key`'s current version is `expected`; else
+    /// [`Error::VersionMismatch`] with the current version, or [`Error::NotFound`].
+    pub fn compare_and_swap(&self, key: &[u8], expected: Version, value: &[u8]) -> Result<Version, Error> {
+        self.write(key, value, self.ttl.default_ttl, Condition::Version(expected))
+    }
+
+    /// Removes `key`; true if a live entry was removed.
+    pub fn remove(&self, key: &[u8]) -> bool {
+        self.remove_where(key, None).is_ok()
+    }
+
+    /// Removes `key` only if its version is `expected`.
+    pub fn remove_if_version(&self, key: &[u8], expected: Version) -> Result<(), Error> {
+        self.remove_where(key, Some(expected))
+    }
+
+    /// Removes every entry. Entries written concurrently may survive.
+    pub fn clear(&self) {
+        let mut freed = Vec::new();
+        for chain in 0..self.index.chain_count() {
+            if self.index.chain_slots(chain).next().is_none() {
+                continue;
+            }
+            let locked = self.index.lock_chain_at(chain);
+            for (slot, word) in locked.matching() {
+                let id = chunk_of(word);
+                let head = self.slab.chunk(id).head().expect("a slot points at a published chunk");
+                locked.clear(slot);
+                freed.push(self.slab.published(id));
+                self.account_removed(&head);
+                self.counters.bump(Counter::Removal);
+            }
+            drop(locked);
+            freed.drain(..).for_each(|p| self.slab.release(p));
+        }
+    }
+
+    /// Entries resident, including expired ones not yet reclaimed.
+    pub fn len(&self) -> usize {
+        self.entries.load(Ordering::Relaxed) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = |counter| self.counters.sum(counter);
+        Stats {
+            hits: c(Counter::Hit),
+            misses: c(Counter::Miss),
+            inserts: c(Counter::Insert),
+            updates: c(Counter::Update),
+            removals: c(Counter::Removal),
+            evictions: c(Counter::Eviction),
+            expirations: c(Counter::Expiration),
+            cas_failures: c(Counter::CasFailure),
+            entries: self.entries.load(Ordering::Relaxed),
+            payload_bytes: c(Counter::PayloadBytes),
+            arena_bytes_used: self.slab.arena_bytes_used(),
+            max_bytes: self.max_bytes,
+            fixed_overhead_bytes: (self.index.fixed_overhead_bytes() + self.slab.fixed_overhead_bytes()) as u64,
+        }
+    }
+
+    /// A weakly consistent iterator of `(key, value, version)` copies: every entry present
+    /// for the whole iteration is yielded exactly once; entries written or removed meanwhile
+    /// may or may not be. It never blocks writers for longer than one bucket read.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter { cache: self, chain: 0, ready: Vec::new() }
+    }
+
+    // ----- reads -----
+
+    fn read(&self, key: &[u8], mut out: Option<&mut Vec<u8>>, record: bool) -> Option<Version> {
+        let found = if key.is_empty() || key.len() > MAX_KEY_LEN {
+            None
+        } else {
+            let hash = self.index.hash(key);
+            let mut now = LazyNow { clock: &*self.clock, now: None };
+            (0..=OPTIMISTIC_READS).find_map(|attempt| {
+                // The last attempt holds the bucket lock, under which nothing it reads can
+                // change, so it always settles.
+                let _locked = (attempt == OPTIMISTIC_READS).then(|| self.index.lock(hash));
+                self.lookup(hash, key, out.as_deref_mut(), &mut now)
+            })?
+        };
+        if record {
+            self.counters.bump(if found.is_some() { Counter::Hit } else { Counter::Miss });
+        }
+        found
+    }
+
+    /// One pass over the key's candidates: `Some(found)` when settled, `None` to retry.
+    #[inline]
+    fn lookup(&self, hash: KeyHash, key: &[u8], mut out: Option<&mut Vec<u8>>, now: &mut LazyNow<'_>) -> Option<Option<Version>> {
+        for (slot, word) in self.index.candidates(hash) {
+            let id = chunk_of(word);
+            let probe = self.optimistic(id, |chunk, head| match head {
+                Some(head) if chunk.key_equals(&head, key) => {
+                    if !now.expired(head.deadline) {
+                        if let Some(out) = out.as_deref_mut() {
+                            chunk.copy_value(&head, out);
+                        }
+                    }
+                    Probe::Hit(head)
+                }
+                _ => Probe::Other,
+            });
+            match probe {
+                Probe::Hit(head) if now.expired(head.deadline) => return Some(None),
+                Probe::Hit(head) => {
+                    if out.is_some() {
+                        self.slab.touch(id);
+                    }
+                    return Some(Version::new(head.version));
+                }
+                // The slot moved on while we looked: the key may now be in it.
+                Probe::Other if slot.load(Ordering::Relaxed) != word => return None,
+                Probe::Other => {}
+                Probe::Torn => return None,
+            }
+        }
+        Some(None)
+    }
+
+    /// Reads chunk `id` optimistically: `read` sees the chunk and its header (if it holds an
+    /// entry); its result counts only if the chunk and its page did not change meanwhile.
+    #[inline]
+    fn optimistic(&self, id: u32, read: impl FnOnce(Chunk<'_>, Option<EntryHead>) -> Probe) -> Probe {
+        let Some((chunk, layout)) = self.slab.locate(id) else { return Probe::Torn };
+        let Some(seq) = chunk.read_begin() else { return Probe::Torn };
+        let probe = read(chunk, chunk.head());
+        if chunk.read_end(seq) && self.slab.layout_unchanged(id, layout) {
+            probe
+        } else {
+            Probe::Torn
+        }
+    }
+
+    // ----- writes -----
+
+    fn check_sizes(&self, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        if key.is_empty() {
+            return Err(Error::EmptyKey);
+        }
+        if key.len() > MAX_KEY_LEN {
+            return Err(Error::KeyTooLarge { len: key.len(), max: MAX_KEY_LEN });
+        }
+        if value.len() > self.max_value_bytes {
+            return Err(Error::ValueTooLarge { len: value.len(), max: self.max_value_bytes });
+        }
+        Ok(())
+    }
+
+    fn now(&self) -> u64 {
+        duration_nanos(self.clock.now())
+    }
+
+    fn write(&self, key: &[u8], value: &[u8], ttl: Option<Duration>, condition: Condition) -> Result<Version, Error> {
+        self.check_sizes(key, value)?;
+        let hash = self.index.hash(key);
+        if !matches!(condition, Condition::Always) {
+            // Fail fast, before taking a chunk, when the condition already fails.
+            let current = self.read(key, None, false);
+            self.check_condition(condition, current)?;
+        }
+        let now = self.now();
+        let class = self
+            .slab
+            .class_for(chunk::bytes_needed(key.len(), value.len()))
+            .expect("sizes within limits fit the largest class");
+        let id = self.slab.allocate(class, self, now);
+        let fresh = self.slab.chunk(id);
+        fresh.fill(key, value, self.ttl.deadline(now, ttl));
+        loop {
+            let locked = self.index.lock(hash);
+            let current = self.find_locked(&locked, key);
+            let live = current.as_ref().filter(|c| !ttl::is_expired(c.head.deadline, now));
+            if let Err(e) = self.check_condition(condition, live.and_then(|c| Version::new(c.head.version))) {
+                drop(locked);
+                self.slab.abandon(id);
+                return Err(e);
+            }
+            if current.is_none() && !self.reserve_entry() {
+                drop(locked);
+                self.evict_for_entry_limit(class, now);
+                continue;
+            }
+            let version = self.next_version(hash);
+            fresh.end_write(version.get());
+            let slot = current.as_ref().map_or_else(|| locked.vacant(), |c| c.slot);
+            locked.set(slot, id);
+            let replaced = current.map(|c| (self.slab.published(c.id), c.head));
+            drop(locked);
+            self.counters.add_signed(Counter::PayloadBytes, (key.len() + value.len()) as i64);
+            match replaced {
+                Some((old, head)) => {
+                    self.counters.add_signed(Counter::PayloadBytes, -payload(&head));
+                    if ttl::is_expired(head.deadline, now) {
+                        self.counters.bump(Counter::Expiration);
+                        self.counters.bump(Counter::Insert);
+                    } else {
+                        self.counters.bump(Counter::Update);
+                    }
+                    self.slab.release(old);
+                }
+                None => self.counters.bump(Counter::Insert),
+            }
+            return Ok(version);
+        }
+    }
+
+    fn check_condition(&self, condition: Condition, current: Option<Version>) -> Result<(), Error> {
+        match (condition, current) {
+            (Condition::Absent, Some(_)) => Err(Error::Exists),
+            (Condition::Present | Condition::Version(_), None) => Err(Error::NotFound),
+            (Condition::Version(expected), Some(current)) if expected != current => {
+                self.counters.bump(Counter::CasFailure);
+                Err(Error::VersionMismatch { current })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The entry for `key` in a locked chain (expired or not).
+    fn find_locked<'a>(&self, locked: &crate::index::Locked<'a>, key: &[u8]) -> Option<Current<'a>> {
+        locked.matching().find_map(|(slot, word)| {
+            let id = chunk_of(word);
+            let chunk = self.slab.chunk(id);
+            let head = chunk.head().expect("a slot points at a published chunk");
+            chunk.key_equals(&head, key).then_some(Current { slot, id, head })
+        })
+    }
+
+    fn remove_where(&self, key: &[u8], expected: Option<Version>) -> Result<(), Error> {
+        if key.is_empty() || key.len() > MAX_KEY_LEN {
+            return Err(Error::NotFound);
+        }
+        let hash = self.index.hash(key);
+        let locked = self.index.lock(hash);
+        let Some(current) = self.find_locked(&locked, key) else { return Err(Error::NotFound) };
+        let expired = ttl::is_expired(current.head.deadline, self.now());
+        if !expired {
+            self.check_condition(expected.map_or(Condition::Present, Condition::Version), Version::new(current.head.version))?;
+        }
+        locked.clear(current.slot);
+        let old = self.slab.published(current.id);
+        drop(locked);
+        self.account_removed(&current.head);
+        self.slab.release(old);
+        if expired {
+            self.counters.bump(Counter::Expiration);
+            return Err(Error::NotFound);
+        }
+        self.counters.bump(Counter::Removal);
+        Ok(())
+    }
+
+    /// Counts an entry out of the index (the caller counts why).
+    fn account_removed(&self, head: &EntryHead) {
+        self.entries.fetch_sub(1, Ordering::Relaxed);
+        self.counters.add_signed(Counter::PayloadBytes, -payload(head));
+    }
+
+    /// Claims room for one more entry under `max_entries`; false when the cache is full.
+    fn reserve_entry(&self) -> bool {
+        match self.max_entries {
+            None => {
+                self.entries.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Some(max) => self
+                .entries
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+                .is_ok(),
+        }
+    }
+
+    /// Evicts one entry to make room under `max_entries`: from the writer's own class when it
+    /// has one to give, else from the fullest class.
+    fn evict_for_entry_limit(&self, class: usize, now: u64) {
+        if !self.slab.evict_from(class, self, now) && !self.slab.evict_from(self.slab.fullest_class(), self, now) {
+            // Every candidate is being written by another thread; it will be published soon.
+            sync::spin_hint(0);
+        }
+    }
+
+    fn next_version(&self, hash: KeyHash) -> Version {
+        let stripe = &self.versions[hash.stripe(VERSION_STRIPES)];
+        let raw = stripe.fetch_add(1, Ordering::Relaxed) + 1;
+        Version::new(raw).expect("a version counter starting at 0 and incremented first is never 0")
+    }
+
+    /// Copies every entry of one chain (lock-free, or under its lock if it keeps changing).
+    fn snapshot_chain(&self, chain: usize, out: &mut Vec<(Vec<u8>, Vec<u8>, Version)>) {
+        let mut now = LazyNow { clock: &*self.clock, now: None };
+        for attempt in 0..=OPTIMISTIC_READS {
+            let _locked = (attempt == OPTIMISTIC_READS).then(|| self.index.lock_chain_at(chain));
+            out.clear();
+            let complete = self.index.chain_slots(chain).all(|(_, word)| {
+                let (mut key, mut value) = (Vec::new(), Vec::new());
+                let probe = self.optimistic(chunk_of(word), |chunk, head| match head {
+                    Some(head) => {
+                        chunk.copy_key(&head, &mut key);
+                        chunk.copy_value(&head, &mut value);
+                        Probe::Hit(head)
+                    }
+                    None => Probe::Other,
+                });
+                match probe {
+                    Probe::Hit(head) => {
+                        if let (false, Some(version)) = (now.expired(head.deadline), Version::new(head.version)) {
+                            out.push((key, value, version));
+                        }
+                        true
+                    }
+                    Probe::Other | Probe::Torn => false,
+                }
+            });
+            if complete {
+                return;
+            }
+        }
+    }
+}
+
+fn payload(head: &EntryHead) -> i64 {
+    (head.key_len + head.value_len) as i64
+}
+
+impl Unpublish for Cache {
+    fn unpublish(&self, id: u32, chunk: Chunk<'_>, head: &EntryHead, expired: bool) -> bool {
+        let hash = KEY_SCRATCH.with(|scratch| {
+            let mut key = scratch.borrow_mut();
+            key.clear();
+            chunk.copy_key(head, &mut key);
+            self.index.hash(&key)
+        });
+        let locked = self.index.lock(hash);
+        let Some((slot, _)) = locked.matching().find(|&(_, word)| chunk_of(word) == id) else {
+            return false;
+        };
+        locked.clear(slot);
+        drop(locked);
+        self.account_removed(head);
+        self.counters.bump(if expired { Counter::Expiration } else { Counter::Eviction });
+        true
+    }
+}
+
+/// Iterator returned by [`Cache::iter`].
+pub struct Iter<'a> {
+    cache: &'a Cache,
+    chain: usize,
+    ready: Vec<(Vec<u8>, Vec<u8>, Version)>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = (Vec<u8>, Vec<u8>, Version);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(entry) = self.ready.pop() {
+                return Some(entry);
+            }
+            if self.chain == self.cache.index.chain_count() {
+                return None;
+            }
+            self.cache.snapshot_chain(self.chain, &mut self.ready);
+            self.chain += 1;
+        }
+    }
+}

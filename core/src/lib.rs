@@ -1,0 +1,66 @@
+//! # slabcache
+//!
+//! An in-process, memory-bounded, concurrent cache of byte keys and byte values.
+//!
+//! ```
+//! use slabcache::{Cache, Error};
+//!
+//! let cache = Cache::builder().max_bytes(64 << 20).build()?;
+//! let v1 = cache.insert(b"user:42", b"Ada")?;
+//! assert_eq!(cache.get(b"user:42").as_deref(), Some(&b"Ada"[..]));
+//!
+//! // Optimistic concurrency: write only if nobody wrote since we read.
+//! let v2 = cache.compare_and_swap(b"user:42", v1, b"Ada Lovelace")?;
+//! assert!(v2 > v1);
+//! assert_eq!(
+//!     cache.compare_and_swap(b"user:42", v1, b"stale"),
+//!     Err(Error::VersionMismatch { current: v2 })
+//! );
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! ## Layers
+//!
+//! - [`arena`](crate::arena): one anonymous mapping of `max_bytes`, cut into pages.
+//! - `slab`: pages carved into chunks of size classes; free lists; pages move between classes.
+//! - `chunk`: one entry per chunk, read under a seqlock, never rewritten in place.
+//! - `index`: hash buckets of atomic words; lock-free reads, a lock bit per bucket for writers.
+//! - `policy`: per-class window / probation / protected queues with CLOCK second chances.
+//! - `ttl`, `stats`, `sync`: time, counters, and the one source of atomics.
+
+mod arena;
+mod cache;
+mod chunk;
+mod error;
+mod index;
+mod list;
+mod policy;
+mod rng;
+mod slab;
+mod stats;
+mod sync;
+mod ttl;
+
+pub use cache::{Cache, CacheBuilder, Iter, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
+pub use error::Error;
+pub use stats::Stats;
+pub use ttl::{Clock, ManualClock, SystemClock};
+
+use std::num::NonZeroU64;
+
+/// The version of a stored value: never 0, and strictly increasing for each key over the life
+/// of the cache, across removal, eviction, expiry and reinsertion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(NonZeroU64);
+
+impl Version {
+    /// `None` for 0, which is never a version.
+    pub fn new(raw: u64) -> Option<Version> {
+        NonZeroU64::new(raw).map(Version)
+    }
+
+    /// The raw number, for storage or for crossing an FFI boundary.
+    pub fn get(self) -> u64 {
+        self.0.get()
+    }
+}

@@ -1,0 +1,40 @@
+//! A small, fast, thread-local pseudo-random generator (wyrand) and random seeds.
+//!
+//! Used for TTL jitter and for sampling in the expiry reaper: statistical quality matters,
+//! unpredictability to an attacker does not. The per-cache hash seed, which does have to be
+//! unpredictable, comes from [`random_seed`], which draws on the OS-seeded `RandomState`.
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+/// A fresh unpredictable 64-bit seed.
+pub(crate) fn random_seed() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(0x5eed);
+    h.finish()
+}
+
+thread_local! {
+    static STATE: Cell<u64> = Cell::new(random_seed());
+}
+
+/// Next pseudo-random 64-bit value of this thread's generator.
+pub(crate) fn next_u64() -> u64 {
+    STATE.with(|s| {
+        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+        s.set(x);
+        let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
+        ((t >> 64) as u64) ^ (t as u64)
+    })
+}
+
+/// Uniform in `[0, 1)`.
+pub(crate) fn unit_f64() -> f64 {
+    (next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Uniform in `[0, n)`; `n` must be non-zero.
+pub(crate) fn below(n: u64) -> u64 {
+    ((u128::from(next_u64()) * u128::from(n)) >> 64) as u64
+}

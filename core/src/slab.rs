@@ -1,0 +1,486 @@
+//! Size classes, free lists, and moving pages between classes.
+//!
+//! Arena pages are cut into equal chunks, one size class per page. Class chunk sizes grow by
+//! about 1.25x from the smallest entry to the largest, each enlarged to the largest multiple
+//! of 8 that still fits the same number of chunks in a page, so no page has a wasted tail.
+//! Chunk ids are `page << index_bits | index`; a reader turns one into an offset through the
+//! page's layout word (see `arena`).
+//!
+//! Each class has, under one mutex: a free list, its policy queues, and its pages. A chunk
+//! taken for a new entry is marked "being written" and queued in the same critical section,
+//! so a chunk of a class page is always either free, queued, or in the middle of release.
+//!
+//! # No calcification
+//!
+//! Memory follows the write mix. Each class counts the bytes it was asked for (halved whenever
+//! the total passes the arena's size, so old traffic fades); its fair share of pages is that
+//! count's share of the total. A class that needs room and holds fewer pages than its share
+//! takes one from the class furthest above its share, instead of evicting its own entries: the
+//! donor page with the fewest live chunks is evacuated (its entries evicted, its free chunks
+//! unlinked), re-cut under the page's layout seqlock, and handed over. A class with no page at
+//! all always takes one, and a page with no live chunk (after removals, expiry or `clear`) is
+//! taken before anything is evicted. Giving each class pages in proportion to the bytes written
+//! to it gives entries of every class about the same lifetime, the balance memcached's
+//! age-based page mover aims for. memcached calls the failure this prevents "slab calcification".
+//!
+//! Lock order: a class lock, then bucket locks (eviction). Never two class locks at once.
+
+use crate::arena::{Arena, Layout};
+use crate::chunk::{self, Chunk, EntryHead, Region};
+use crate::list::ChunkList;
+use crate::policy::Queues;
+use crate::rng;
+use crate::sync::{self, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
+use crate::ttl;
+use crate::Error;
+
+/// Smallest chunk: a header, a one-word key, an empty value.
+const MIN_CHUNK_BYTES: usize = chunk::HEADER_BYTES + 8;
+/// Evictions a class makes between two checks of whether it deserves another page (fewer
+/// when its page holds fewer chunks: once per page's worth of turnover).
+const EVICTIONS_PER_BALANCE_CHECK: u32 = 16;
+/// Evictions a class makes between two sampling passes of the expiry reaper.
+const EVICTIONS_PER_REAP: u32 = 32;
+const REAP_SAMPLE: u32 = 16;
+const REAP_MAX_ROUNDS: u32 = 8;
+
+/// Takes an entry out of the index on the slab's behalf (the slab knows no keys or hashes).
+pub(crate) trait Unpublish {
+    /// Removes the entry held in chunk `id` from the index if the index still points at it,
+    /// and accounts for it as evicted or expired; true when it did. Called with the chunk's
+    /// class lock held, so the chunk cannot change meanwhile.
+    fn unpublish(&self, id: u32, chunk: Chunk<'_>, head: &EntryHead, expired: bool) -> bool;
+}
+
+/// Where a published chunk was, for releasing it after it left the index.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Published {
+    pub(crate) id: u32,
+    pub(crate) layout: Layout,
+    pub(crate) seq: u64,
+}
+
+struct SizeClass {
+    chunk_words: usize,
+    per_page: usize,
+}
+
+struct ClassState {
+    free: ChunkList,
+    queues: Queues,
+    pages: Vec<u32>,
+    evictions_since_balance: u32,
+    evictions_since_reap: u32,
+}
+
+pub(crate) struct Slab {
+    arena: Arena,
+    classes: Box<[SizeClass]>,
+    states: Box<[Mutex<ClassState>]>,
+    /// Pages per class, and pages with no live chunk per class and in all, readable without
+    /// the class locks (for choosing donors).
+    class_pages: Box<[AtomicU32]>,
+    class_empty_pages: Box<[AtomicU32]>,
+    empty_pages: AtomicU32,
+    /// Decayed bytes requested per class, and their total.
+    demand: Box<[AtomicU64]>,
+    demand_total: AtomicU64,
+    /// Chunks not free, per page (changed under the owning class's lock).
+    page_live: Box<[AtomicU32]>,
+    /// One reference bit per chunk id, set by readers on a hit. Kept outside the arena so that
+    /// readers never write arena memory (see `chunk`); a stale reader's bit lands on whatever
+    /// chunk now has that id, which at worst gives it one undeserved second chance.
+    referenced: Box<[AtomicU64]>,
+    index_bits: u32,
+    entry_limit: u64,
+}
+
+impl Slab {
+    /// A slab of `page_count` pages of `1 << page_shift` bytes whose largest class holds
+    /// `max_item_bytes`; `entry_limit` caps each class's policy capacity.
+    pub(crate) fn new(page_shift: u32, page_count: u32, max_item_bytes: usize, entry_limit: u64) -> Result<Slab, Error> {
+        let page_bytes = 1usize << page_shift;
+        let index_bits = (page_bytes / MIN_CHUNK_BYTES).next_power_of_two().trailing_zeros();
+        if (u64::from(page_count) << index_bits) >= u64::from(crate::list::NIL) {
+            return Err(Error::InvalidConfig(format!(
+                "max_bytes: at most {} pages of {page_bytes} bytes are addressable",
+                (u64::from(u32::MAX) >> index_bits)
+            )));
+        }
+        let classes = size_classes(page_bytes, max_item_bytes);
+        let class_count = classes.len();
+        Ok(Slab {
+            arena: Arena::new(page_shift, page_count)?,
+            states: (0..class_count)
+                .map(|_| {
+                    Mutex::new(ClassState {
+                        free: ChunkList::new(Region::Free),
+                        queues: Queues::new(),
+                        pages: Vec::new(),
+                        evictions_since_balance: 0,
+                        evictions_since_reap: 0,
+                    })
+                })
+                .collect(),
+            class_pages: (0..class_count).map(|_| AtomicU32::new(0)).collect(),
+            class_empty_pages: (0..class_count).map(|_| AtomicU32::new(0)).collect(),
+            empty_pages: AtomicU32::new(0),
+            demand: (0..class_count).map(|_| AtomicU64::new(0)).collect(),
+            demand_total: AtomicU64::new(0),
+            page_live: (0..page_count).map(|_| AtomicU32::new(0)).collect(),
+            referenced: (0..(page_count as usize) << index_bits >> 6).map(|_| AtomicU64::new(0)).collect(),
+            classes: classes.into(),
+            index_bits,
+            entry_limit,
+        })
+    }
+
+    /// Bytes of bookkeeping outside the arena, fixed at build time.
+    pub(crate) fn fixed_overhead_bytes(&self) -> usize {
+        let per_page = std::mem::size_of::<AtomicU64>()
+            + std::mem::size_of::<AtomicU32>()
+            + (1 << self.index_bits) / 8;
+        let per_class = std::mem::size_of::<SizeClass>()
+            + std::mem::size_of::<Mutex<ClassState>>()
+            + std::mem::size_of::<AtomicU32>()
+            + std::mem::size_of::<AtomicU64>();
+        self.arena.page_count() as usize * per_page + self.classes.len() * per_class
+    }
+
+    pub(crate) fn arena_bytes_used(&self) -> u64 {
+        u64::from(self.arena.pages_in_use()) * self.arena.page_bytes() as u64
+    }
+
+    /// The class whose chunks hold `bytes`, if any does.
+    pub(crate) fn class_for(&self, bytes: usize) -> Option<usize> {
+        let class = self.classes.partition_point(|c| c.chunk_words * 8 < bytes);
+        (class < self.classes.len()).then_some(class)
+    }
+
+    fn page_of(&self, id: u32) -> u32 {
+        id >> self.index_bits
+    }
+
+    /// Locates chunk `id` for a lock-free reader: the chunk and the layout it was computed
+    /// from, or `None` when the id does not fit the page's current layout. The reader must
+    /// confirm with [`Slab::layout_unchanged`] after its seqlock check.
+    #[inline]
+    pub(crate) fn locate(&self, id: u32) -> Option<(Chunk<'_>, Layout)> {
+        let page = self.page_of(id);
+        if page >= self.arena.page_count() {
+            return None;
+        }
+        let layout = self.arena.layout(page);
+        let class = &self.classes[layout.class()?];
+        let index = (id & ((1 << self.index_bits) - 1)) as usize;
+        if index >= class.per_page {
+            return None;
+        }
+        Some((Chunk::new(self.arena.chunk_words(page, index, class.chunk_words)), layout))
+    }
+
+    #[inline]
+    pub(crate) fn layout_unchanged(&self, id: u32, layout: Layout) -> bool {
+        self.arena.layout_unchanged(self.page_of(id), layout)
+    }
+
+    /// Records a hit on chunk `id`, writing only when the bit is not set yet, so that a hot
+    /// key's reference word stays shared between cores.
+    #[inline]
+    pub(crate) fn touch(&self, id: u32) {
+        let (word, bit) = (&self.referenced[id as usize >> 6], 1u64 << (id & 63));
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            word.fetch_or(bit, Ordering::Relaxed);
+        }
+    }
+
+    /// Clears chunk `id`'s reference bit, returning whether it was set.
+    pub(crate) fn take_referenced(&self, id: u32) -> bool {
+        let (word, bit) = (&self.referenced[id as usize >> 6], 1u64 << (id & 63));
+        word.load(Ordering::Relaxed) & bit != 0 && word.fetch_and(!bit, Ordering::Relaxed) & bit != 0
+    }
+
+    fn clear_referenced(&self, id: u32) {
+        self.referenced[id as usize >> 6].fetch_and(!(1u64 << (id & 63)), Ordering::Relaxed);
+    }
+
+    /// Chunk `id` of a page whose layout cannot change meanwhile: the caller holds the lock of
+    /// the page's class, or the bucket lock of an index slot that points at the chunk.
+    pub(crate) fn chunk(&self, id: u32) -> Chunk<'_> {
+        match self.locate(id) {
+            Some((chunk, _)) => chunk,
+            None => unreachable!("chunk {id} addressed without its page's layout held stable"),
+        }
+    }
+
+    /// Takes a chunk of `class` for a new entry and starts its write; it is queued at once, so
+    /// it is never unaccounted for. Evicts, reaps or moves a page when the class has no free
+    /// chunk. `now` is the clock reading for expiry decisions.
+    pub(crate) fn allocate(&self, class: usize, unpub: &dyn Unpublish, now: u64) -> u32 {
+        self.note_demand(class);
+        let mut state = sync::lock(&self.states[class]);
+        let mut round = 0;
+        loop {
+            if let Some(id) = state.free.pop_front(self) {
+                if self.page_live[self.page_of(id) as usize].fetch_add(1, Ordering::Relaxed) == 0 {
+                    self.class_empty_pages[class].fetch_sub(1, Ordering::Relaxed);
+                    self.empty_pages.fetch_sub(1, Ordering::Relaxed);
+                }
+                self.chunk(id).begin_write();
+                self.clear_referenced(id);
+                let capacity = self.capacity(class, &state);
+                state.queues.admit(self, id, capacity);
+                return id;
+            }
+            if let Some(page) = self.arena.take_fresh_page() {
+                self.add_page(&mut state, class, page);
+                continue;
+            }
+            let starving = state.pages.is_empty();
+            let made_room = if self.empty_pages.load(Ordering::Relaxed) > 0
+                || starving
+                || self.balance_due(class, &mut state)
+            {
+                drop(state);
+                let moved = self.move_page_to(class, unpub, now, starving);
+                state = sync::lock(&self.states[class]);
+                moved || (!starving && self.make_room(&mut state, class, unpub, now))
+            } else {
+                self.make_room(&mut state, class, unpub, now)
+            };
+            if !made_room {
+                // Everything this class could give up is being written by other threads.
+                drop(state);
+                sync::spin_hint(round);
+                round += 1;
+                state = sync::lock(&self.states[class]);
+            }
+        }
+    }
+
+    /// Evicts one entry of `class` (for an entry limit); false when it had nothing to evict.
+    pub(crate) fn evict_from(&self, class: usize, unpub: &dyn Unpublish, now: u64) -> bool {
+        let mut state = sync::lock(&self.states[class]);
+        self.make_room(&mut state, class, unpub, now)
+    }
+
+    /// The class with the most queued entries, for an entry limit whose inserting class is
+    /// empty.
+    pub(crate) fn fullest_class(&self) -> usize {
+        (0..self.classes.len())
+            .max_by_key(|&c| sync::lock(&self.states[c]).queues.len())
+            .unwrap_or(0)
+    }
+
+    /// Abandons a chunk whose write will not be published (a failed conditional write).
+    pub(crate) fn abandon(&self, id: u32) {
+        let layout = self.arena.layout(self.page_of(id));
+        let class = layout.class().expect("a chunk being written pins its page's layout");
+        let mut state = sync::lock(&self.states[class]);
+        self.free_chunk(&mut state, class, id);
+    }
+
+    /// Frees a chunk the index no longer points at. Whoever unpublished it calls this; it is a
+    /// no-op when an evictor or a page move already freed it (its layout or sequence moved on).
+    pub(crate) fn release(&self, chunk: Published) {
+        let Some(class) = chunk.layout.class() else { return };
+        let mut state = sync::lock(&self.states[class]);
+        if !self.layout_unchanged(chunk.id, chunk.layout) || self.chunk(chunk.id).seq() != chunk.seq {
+            return;
+        }
+        self.free_chunk(&mut state, class, chunk.id);
+    }
+
+    /// The layout of a published chunk's page, read while the chunk cannot move (its index
+    /// slot's bucket lock is held).
+    pub(crate) fn published(&self, id: u32) -> Published {
+        Published { id, layout: self.arena.layout(self.page_of(id)), seq: self.chunk(id).seq() }
+    }
+
+    fn free_chunk(&self, state: &mut ClassState, class: usize, id: u32) {
+        state.queues.remove(self, id);
+        self.chunk(id).retire();
+        state.free.push_back(self, id);
+        if self.page_live[self.page_of(id) as usize].fetch_sub(1, Ordering::Relaxed) == 1 {
+            self.class_empty_pages[class].fetch_add(1, Ordering::Relaxed);
+            self.empty_pages.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The number of entries a class can hold now, for sizing its policy regions.
+    fn capacity(&self, class: usize, state: &ClassState) -> u64 {
+        let chunks = state.pages.len() as u64 * self.classes[class].per_page as u64;
+        chunks.min(self.entry_limit)
+    }
+
+    fn add_page(&self, state: &mut ClassState, class: usize, page: u32) {
+        self.arena.assign(page, class);
+        for index in 0..self.classes[class].per_page as u32 {
+            state.free.push_back(self, page << self.index_bits | index);
+        }
+        state.pages.push(page);
+        self.class_pages[class].fetch_add(1, Ordering::Relaxed);
+        self.class_empty_pages[class].fetch_add(1, Ordering::Relaxed);
+        self.empty_pages.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Frees one chunk of the class by reaping expired entries or evicting the policy's victim.
+    fn make_room(&self, state: &mut ClassState, class: usize, unpub: &dyn Unpublish, now: u64) -> bool {
+        state.evictions_since_reap += 1;
+        if state.evictions_since_reap >= EVICTIONS_PER_REAP {
+            state.evictions_since_reap = 0;
+            if self.reap(state, class, unpub, now) > 0 {
+                return true;
+            }
+        }
+        let capacity = self.capacity(class, state);
+        let expired = |c: &Chunk<'_>| c.head().is_some_and(|h| ttl::is_expired(h.deadline, now));
+        let Some(victim) = state.queues.next_victim(self, capacity, expired) else {
+            return false;
+        };
+        self.evict(state, class, victim, unpub, now);
+        true
+    }
+
+    /// Evicts queued chunk `id`: out of the index (if still there), off its queue, freed.
+    fn evict(&self, state: &mut ClassState, class: usize, id: u32, unpub: &dyn Unpublish, now: u64) {
+        let chunk = self.chunk(id);
+        if let Some(head) = chunk.head() {
+            unpub.unpublish(id, chunk, &head, ttl::is_expired(head.deadline, now));
+        }
+        self.free_chunk(state, class, id);
+    }
+
+    /// Samples random chunks of the class and frees the expired ones, repeating while more
+    /// than a quarter of a sample was expired (Redis's active expiry), for a bounded number of
+    /// rounds. Returns how many it freed.
+    fn reap(&self, state: &mut ClassState, class: usize, unpub: &dyn Unpublish, now: u64) -> u32 {
+        let per_page = self.classes[class].per_page as u64;
+        let mut freed = 0;
+        for _ in 0..REAP_MAX_ROUNDS {
+            let mut expired = 0;
+            for _ in 0..REAP_SAMPLE {
+                let page = state.pages[rng::below(state.pages.len() as u64) as usize];
+                let id = page << self.index_bits | rng::below(per_page) as u32;
+                let chunk = self.chunk(id);
+                let queued = !matches!(chunk.region(), Region::Free | Region::None);
+                if queued && !chunk.is_being_written() && chunk.head().is_some_and(|h| ttl::is_expired(h.deadline, now)) {
+                    self.evict(state, class, id, unpub, now);
+                    expired += 1;
+                }
+            }
+            freed += expired;
+            if expired * 4 <= REAP_SAMPLE {
+                break;
+            }
+        }
+        freed
+    }
+
+    fn note_demand(&self, class: usize) {
+        let bytes = self.classes[class].chunk_words as u64 * 8;
+        self.demand[class].fetch_add(bytes, Ordering::Relaxed);
+        let total = self.demand_total.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let horizon = u64::from(self.arena.page_count()) * self.arena.page_bytes() as u64;
+        if total > horizon
+            && self.demand_total.compare_exchange(total, total / 2, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            for d in self.demand.iter() {
+                let _ = d.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v / 2));
+            }
+        }
+    }
+
+    /// Pages `class` deserves by its share of recent demand.
+    fn fair_pages(&self, class: usize) -> f64 {
+        let total = self.demand_total.load(Ordering::Relaxed).max(1) as f64;
+        self.demand[class].load(Ordering::Relaxed) as f64 / total * f64::from(self.arena.page_count())
+    }
+
+    /// Whether the class should take a page from another instead of evicting its own entries.
+    /// Checked once per few evictions, since it reads every class's counters.
+    fn balance_due(&self, class: usize, state: &mut ClassState) -> bool {
+        state.evictions_since_balance += 1;
+        let period = EVICTIONS_PER_BALANCE_CHECK.min(self.classes[class].per_page as u32);
+        if state.evictions_since_balance < period {
+            return false;
+        }
+        state.evictions_since_balance = 0;
+        f64::from(self.class_pages[class].load(Ordering::Relaxed)) + 1.0 <= self.fair_pages(class)
+    }
+
+    /// A class other than `recipient` with an empty page (moving it evicts nothing), else the
+    /// class furthest above its fair share of pages (at least one page above, unless `any`).
+    fn pick_donor(&self, recipient: usize, any: bool) -> Option<usize> {
+        let with_empty_page = (0..self.classes.len())
+            .find(|&c| c != recipient && self.class_empty_pages[c].load(Ordering::Relaxed) > 0);
+        if with_empty_page.is_some() {
+            return with_empty_page;
+        }
+        (0..self.classes.len())
+            .filter(|&c| c != recipient && self.class_pages[c].load(Ordering::Relaxed) > 0)
+            .map(|c| (c, f64::from(self.class_pages[c].load(Ordering::Relaxed)) - self.fair_pages(c)))
+            .filter(|&(_, surplus)| any || surplus >= 1.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(c, _)| c)
+    }
+
+    /// Moves a page from a donor class to `recipient`; false when no page could be moved now.
+    /// `any` accepts any donor with a page (the recipient has none at all).
+    fn move_page_to(&self, recipient: usize, unpub: &dyn Unpublish, now: u64, any: bool) -> bool {
+        let Some(donor) = self.pick_donor(recipient, any) else { return false };
+        let page = {
+            let mut state = sync::lock(&self.states[donor]);
+            let Some(page) = self.evacuate(&mut state, donor, unpub, now) else { return false };
+            self.class_pages[donor].fetch_sub(1, Ordering::Relaxed);
+            self.arena.begin_recut(page);
+            let class = &self.classes[recipient];
+            for index in 0..class.per_page {
+                Chunk::new(self.arena.chunk_words(page, index, class.chunk_words)).reset();
+            }
+            page
+        };
+        let mut state = sync::lock(&self.states[recipient]);
+        self.add_page(&mut state, recipient, page);
+        true
+    }
+
+    /// Empties the donor's page with the fewest live chunks and takes it off the class; `None`
+    /// when every candidate page has a chunk being written.
+    fn evacuate(&self, state: &mut MutexGuard<'_, ClassState>, donor: usize, unpub: &dyn Unpublish, now: u64) -> Option<u32> {
+        let class = &self.classes[donor];
+        let ids = |page: u32| (0..class.per_page as u32).map(move |i| page << self.index_bits | i);
+        let mut candidates = state.pages.clone();
+        candidates.sort_by_key(|&p| self.page_live[p as usize].load(Ordering::Relaxed));
+        let page = candidates.into_iter().find(|&p| ids(p).all(|id| !self.chunk(id).is_being_written()))?;
+        for id in ids(page) {
+            match self.chunk(id).region() {
+                Region::Free => state.free.unlink(self, id),
+                _ => {
+                    self.evict(state, donor, id, unpub, now);
+                    state.free.unlink(self, id);
+                }
+            }
+        }
+        state.pages.retain(|&p| p != page);
+        self.class_empty_pages[donor].fetch_sub(1, Ordering::Relaxed);
+        self.empty_pages.fetch_sub(1, Ordering::Relaxed);
+        Some(page)
+    }
+}
+
+/// Chunk sizes from the smallest entry up to one holding `max_item_bytes`, growing ~1.25x,
+/// each enlarged to use its page fully.
+fn size_classes(page_bytes: usize, max_item_bytes: usize) -> Vec<SizeClass> {
+    let mut classes = Vec::new();
+    let mut size = MIN_CHUNK_BYTES;
+    loop {
+        let per_page = page_bytes / size;
+        let fitted = (page_bytes / per_page) & !7;
+        classes.push(SizeClass { chunk_words: fitted / 8, per_page });
+        if fitted >= max_item_bytes {
+            return classes;
+        }
+        size = (fitted + fitted / 4).next_multiple_of(8).max(fitted + 8).min(page_bytes);
+    }
+}
