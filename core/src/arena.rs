@@ -23,8 +23,7 @@
 //! the thread that owns the page at that moment (the one that took it fresh, or the one moving
 //! it between classes under the donor class's lock).
 
-use memmap2::MmapMut;
-
+use crate::mapping::ZeroedMap;
 use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
 use crate::Error;
 
@@ -33,21 +32,12 @@ const CLASS_MASK: u64 = (1 << CLASS_BITS) - 1;
 const GEN_ONE: u64 = 1 << CLASS_BITS;
 
 pub(crate) struct Arena {
-    /// Keeps the mapping alive; all access goes through `base`.
-    _map: MmapMut,
-    base: *const AtomicU64,
-    word_count: usize,
+    words: ZeroedMap<AtomicU64>,
     page_shift: u32,
     page_count: u32,
     layouts: Box<[AtomicU64]>,
     next_fresh: AtomicU32,
 }
-
-// SAFETY: `base` points into `_map`, which lives as long as the arena and is never remapped;
-// every access through it is an atomic operation on an `AtomicU64`, which is `Sync`.
-unsafe impl Send for Arena {}
-// SAFETY: as above: shared access is only ever through atomics.
-unsafe impl Sync for Arena {}
 
 /// A snapshot of a page's layout word.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -67,14 +57,11 @@ impl Arena {
     /// Maps `page_count` pages of `1 << page_shift` bytes.
     pub(crate) fn new(page_shift: u32, page_count: u32) -> Result<Arena, Error> {
         let bytes = (page_count as usize) << page_shift;
-        let map = MmapMut::map_anon(bytes).map_err(|e| {
+        let words = ZeroedMap::new(bytes / 8).map_err(|e| {
             Error::InvalidConfig(format!("max_bytes: cannot map {bytes} bytes of arena: {e}"))
         })?;
-        let base = map.as_ptr().cast::<AtomicU64>();
         Ok(Arena {
-            _map: map,
-            base,
-            word_count: bytes / 8,
+            words,
             page_shift,
             page_count,
             layouts: (0..page_count).map(|_| AtomicU64::new(0)).collect(),
@@ -82,20 +69,11 @@ impl Arena {
         })
     }
 
-    #[inline]
-    pub(crate) fn words(&self) -> &[AtomicU64] {
-        // SAFETY: the mapping is `word_count * 8` bytes, page-aligned (so aligned for u64),
-        // zero-filled by the OS (a valid `AtomicU64` bit pattern), and lives as long as `self`.
-        // `AtomicU64` has the size and alignment of `u64`, and the mapping is only ever
-        // accessed through these atomics, never through plain references.
-        unsafe { std::slice::from_raw_parts(self.base, self.word_count) }
-    }
-
     /// The words of chunk `index` of `chunk_words` words each on `page`.
     #[inline]
     pub(crate) fn chunk_words(&self, page: u32, index: usize, chunk_words: usize) -> &[AtomicU64] {
         let start = ((page as usize) << (self.page_shift - 3)) + index * chunk_words;
-        &self.words()[start..start + chunk_words]
+        &self.words.as_slice()[start..start + chunk_words]
     }
 
     pub(crate) fn page_bytes(&self) -> usize {
@@ -148,6 +126,9 @@ impl Arena {
         let word = &self.layouts[page as usize];
         let old = word.load(Ordering::Relaxed);
         let generation = (old >> CLASS_BITS | 1) + 1;
-        word.store(generation << CLASS_BITS | (class as u64 + 1), Ordering::Release);
+        word.store(
+            generation << CLASS_BITS | (class as u64 + 1),
+            Ordering::Release,
+        );
     }
 }

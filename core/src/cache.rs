@@ -79,7 +79,10 @@ impl CacheBuilder {
     }
 
     /// The longest value accepted (default 1 MiB, at most 64 MiB). It sets the page size: the
-    /// smallest power of two holding the longest key, the longest value and a chunk header.
+    /// smallest power of two holding a chunk header (40 bytes), the longest key (65,535 bytes,
+    /// padded to 65,536) and the longest value (padded to a multiple of 8). With the default,
+    /// pages are 2 MiB; with 64 KiB, 256 KiB. Every size class in use holds at least one page,
+    /// so a cache serving many sizes wants many pages: 64 or more is a good rule.
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = bytes;
         self
@@ -107,10 +110,15 @@ impl CacheBuilder {
             return invalid("max_entries is 0; a cache must be able to hold an entry".into());
         }
         if !(0.0..=1.0).contains(&self.ttl_jitter) {
-            return invalid(format!("ttl_jitter is {}; it must be within 0.0..=1.0", self.ttl_jitter));
+            return invalid(format!(
+                "ttl_jitter is {}; it must be within 0.0..=1.0",
+                self.ttl_jitter
+            ));
         }
         if self.default_ttl == Some(Duration::ZERO) {
-            return invalid("default_ttl is zero; every entry would expire as it is written".into());
+            return invalid(
+                "default_ttl is zero; every entry would expire as it is written".into(),
+            );
         }
         let max_item = chunk::bytes_needed(MAX_KEY_LEN, self.max_value_bytes);
         let page_bytes = max_item.next_power_of_two();
@@ -124,19 +132,33 @@ impl CacheBuilder {
             ));
         }
         let page_count = u32::try_from(page_count).map_err(|_| {
-            Error::InvalidConfig(format!("max_bytes is {max_bytes}: more pages than can be addressed"))
+            Error::InvalidConfig(format!(
+                "max_bytes is {max_bytes}: more pages than can be addressed"
+            ))
         })?;
         let entry_limit = self.max_entries.unwrap_or(u64::MAX);
-        let slab = Slab::new(page_bytes.trailing_zeros(), page_count, max_item, entry_limit)?;
+        let slab = Slab::new(
+            page_bytes.trailing_zeros(),
+            page_count,
+            max_item,
+            entry_limit,
+        )?;
         let expected_entries = self.max_entries.unwrap_or(max_bytes / ASSUMED_ENTRY_BYTES);
+        let index = Index::new(expected_entries, crate::rng::random_seed())
+            .map_err(|e| Error::InvalidConfig(format!("max_entries: cannot map the index: {e}")))?;
         Ok(Cache {
-            index: Index::new(expected_entries, crate::rng::random_seed()),
+            index,
             slab,
             counters: Counters::new(),
             entries: AtomicU64::new(0),
             max_entries: self.max_entries,
-            versions: (0..VERSION_STRIPES).map(|_| CachePadded(AtomicU64::new(0))).collect(),
-            ttl: TtlRules { default_ttl: self.default_ttl, jitter: self.ttl_jitter },
+            versions: (0..VERSION_STRIPES)
+                .map(|_| CachePadded(AtomicU64::new(0)))
+                .collect(),
+            ttl: TtlRules {
+                default_ttl: self.default_ttl,
+                jitter: self.ttl_jitter,
+            },
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
             max_value_bytes: self.max_value_bytes,
             max_bytes,
@@ -194,7 +216,9 @@ struct LazyNow<'a> {
 
 impl LazyNow<'_> {
     fn get(&mut self) -> u64 {
-        *self.now.get_or_insert_with(|| duration_nanos(self.clock.now()))
+        *self
+            .now
+            .get_or_insert_with(|| duration_nanos(self.clock.now()))
     }
 
     fn expired(&mut self, deadline: u64) -> bool {
@@ -249,7 +273,12 @@ impl Cache {
     }
 
     /// Stores `value` under `key` with `ttl` (`None`: never expires, whatever the default).
-    pub fn insert_with_ttl(&self, key: &[u8], value: &[u8], ttl: Option<Duration>) -> Result<Version, Error> {
+    pub fn insert_with_ttl(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<Version, Error> {
         self.write(key, value, ttl, Condition::Always)
     }
 
@@ -265,8 +294,18 @@ impl Cache {
 
     /// Stores `value` only if `key`'s current version is `expected`; else
     /// [`Error::VersionMismatch`] with the current version, or [`Error::NotFound`].
-    pub fn compare_and_swap(&self, key: &[u8], expected: Version, value: &[u8]) -> Result<Version, Error> {
-        self.write(key, value, self.ttl.default_ttl, Condition::Version(expected))
+    pub fn compare_and_swap(
+        &self,
+        key: &[u8],
+        expected: Version,
+        value: &[u8],
+    ) -> Result<Version, Error> {
+        self.write(
+            key,
+            value,
+            self.ttl.default_ttl,
+            Condition::Version(expected),
+        )
     }
 
     /// Removes `key`; true if a live entry was removed.
@@ -289,7 +328,11 @@ impl Cache {
             let locked = self.index.lock_chain_at(chain);
             for (slot, word) in locked.matching() {
                 let id = chunk_of(word);
-                let head = self.slab.chunk(id).head().expect("a slot points at a published chunk");
+                let head = self
+                    .slab
+                    .chunk(id)
+                    .head()
+                    .expect("a slot points at a published chunk");
                 locked.clear(slot);
                 freed.push(self.slab.published(id));
                 self.account_removed(&head);
@@ -324,7 +367,8 @@ impl Cache {
             payload_bytes: c(Counter::PayloadBytes),
             arena_bytes_used: self.slab.arena_bytes_used(),
             max_bytes: self.max_bytes,
-            fixed_overhead_bytes: (self.index.fixed_overhead_bytes() + self.slab.fixed_overhead_bytes()) as u64,
+            fixed_overhead_bytes: (self.index.overhead_bytes() + self.slab.fixed_overhead_bytes())
+                as u64,
         }
     }
 
@@ -332,7 +376,11 @@ impl Cache {
     /// for the whole iteration is yielded exactly once; entries written or removed meanwhile
     /// may or may not be. It never blocks writers for longer than one bucket read.
     pub fn iter(&self) -> Iter<'_> {
-        Iter { cache: self, chain: 0, ready: Vec::new() }
+        Iter {
+            cache: self,
+            chain: 0,
+            ready: Vec::new(),
+        }
     }
 
     // ----- reads -----
@@ -342,7 +390,10 @@ impl Cache {
             None
         } else {
             let hash = self.index.hash(key);
-            let mut now = LazyNow { clock: &*self.clock, now: None };
+            let mut now = LazyNow {
+                clock: &*self.clock,
+                now: None,
+            };
             (0..=OPTIMISTIC_READS).find_map(|attempt| {
                 // The last attempt holds the bucket lock, under which nothing it reads can
                 // change, so it always settles.
@@ -351,14 +402,24 @@ impl Cache {
             })?
         };
         if record {
-            self.counters.bump(if found.is_some() { Counter::Hit } else { Counter::Miss });
+            self.counters.bump(if found.is_some() {
+                Counter::Hit
+            } else {
+                Counter::Miss
+            });
         }
         found
     }
 
     /// One pass over the key's candidates: `Some(found)` when settled, `None` to retry.
     #[inline]
-    fn lookup(&self, hash: KeyHash, key: &[u8], mut out: Option<&mut Vec<u8>>, now: &mut LazyNow<'_>) -> Option<Option<Version>> {
+    fn lookup(
+        &self,
+        hash: KeyHash,
+        key: &[u8],
+        mut out: Option<&mut Vec<u8>>,
+        now: &mut LazyNow<'_>,
+    ) -> Option<Option<Version>> {
         for (slot, word) in self.index.candidates(hash) {
             let id = chunk_of(word);
             let probe = self.optimistic(id, |chunk, head| match head {
@@ -392,9 +453,17 @@ impl Cache {
     /// Reads chunk `id` optimistically: `read` sees the chunk and its header (if it holds an
     /// entry); its result counts only if the chunk and its page did not change meanwhile.
     #[inline]
-    fn optimistic(&self, id: u32, read: impl FnOnce(Chunk<'_>, Option<EntryHead>) -> Probe) -> Probe {
-        let Some((chunk, layout)) = self.slab.locate(id) else { return Probe::Torn };
-        let Some(seq) = chunk.read_begin() else { return Probe::Torn };
+    fn optimistic(
+        &self,
+        id: u32,
+        read: impl FnOnce(Chunk<'_>, Option<EntryHead>) -> Probe,
+    ) -> Probe {
+        let Some((chunk, layout)) = self.slab.locate(id) else {
+            return Probe::Torn;
+        };
+        let Some(seq) = chunk.read_begin() else {
+            return Probe::Torn;
+        };
         let probe = read(chunk, chunk.head());
         if chunk.read_end(seq) && self.slab.layout_unchanged(id, layout) {
             probe
@@ -410,10 +479,16 @@ impl Cache {
             return Err(Error::EmptyKey);
         }
         if key.len() > MAX_KEY_LEN {
-            return Err(Error::KeyTooLarge { len: key.len(), max: MAX_KEY_LEN });
+            return Err(Error::KeyTooLarge {
+                len: key.len(),
+                max: MAX_KEY_LEN,
+            });
         }
         if value.len() > self.max_value_bytes {
-            return Err(Error::ValueTooLarge { len: value.len(), max: self.max_value_bytes });
+            return Err(Error::ValueTooLarge {
+                len: value.len(),
+                max: self.max_value_bytes,
+            });
         }
         Ok(())
     }
@@ -422,7 +497,13 @@ impl Cache {
         duration_nanos(self.clock.now())
     }
 
-    fn write(&self, key: &[u8], value: &[u8], ttl: Option<Duration>, condition: Condition) -> Result<Version, Error> {
+    fn write(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+        condition: Condition,
+    ) -> Result<Version, Error> {
         self.check_sizes(key, value)?;
         let hash = self.index.hash(key);
         if !matches!(condition, Condition::Always) {
@@ -441,8 +522,12 @@ impl Cache {
         loop {
             let locked = self.index.lock(hash);
             let current = self.find_locked(&locked, key);
-            let live = current.as_ref().filter(|c| !ttl::is_expired(c.head.deadline, now));
-            if let Err(e) = self.check_condition(condition, live.and_then(|c| Version::new(c.head.version))) {
+            let live = current
+                .as_ref()
+                .filter(|c| !ttl::is_expired(c.head.deadline, now));
+            if let Err(e) =
+                self.check_condition(condition, live.and_then(|c| Version::new(c.head.version)))
+            {
                 drop(locked);
                 self.slab.abandon(id);
                 return Err(e);
@@ -458,10 +543,12 @@ impl Cache {
             locked.set(slot, id);
             let replaced = current.map(|c| (self.slab.published(c.id), c.head));
             drop(locked);
-            self.counters.add_signed(Counter::PayloadBytes, (key.len() + value.len()) as i64);
+            self.counters
+                .add_signed(Counter::PayloadBytes, (key.len() + value.len()) as i64);
             match replaced {
                 Some((old, head)) => {
-                    self.counters.add_signed(Counter::PayloadBytes, -payload(&head));
+                    self.counters
+                        .add_signed(Counter::PayloadBytes, -payload(&head));
                     if ttl::is_expired(head.deadline, now) {
                         self.counters.bump(Counter::Expiration);
                         self.counters.bump(Counter::Insert);
@@ -489,12 +576,18 @@ impl Cache {
     }
 
     /// The entry for `key` in a locked chain (expired or not).
-    fn find_locked<'a>(&self, locked: &crate::index::Locked<'a>, key: &[u8]) -> Option<Current<'a>> {
+    fn find_locked<'a>(
+        &self,
+        locked: &crate::index::Locked<'a>,
+        key: &[u8],
+    ) -> Option<Current<'a>> {
         locked.matching().find_map(|(slot, word)| {
             let id = chunk_of(word);
             let chunk = self.slab.chunk(id);
             let head = chunk.head().expect("a slot points at a published chunk");
-            chunk.key_equals(&head, key).then_some(Current { slot, id, head })
+            chunk
+                .key_equals(&head, key)
+                .then_some(Current { slot, id, head })
         })
     }
 
@@ -504,10 +597,15 @@ impl Cache {
         }
         let hash = self.index.hash(key);
         let locked = self.index.lock(hash);
-        let Some(current) = self.find_locked(&locked, key) else { return Err(Error::NotFound) };
+        let Some(current) = self.find_locked(&locked, key) else {
+            return Err(Error::NotFound);
+        };
         let expired = ttl::is_expired(current.head.deadline, self.now());
         if !expired {
-            self.check_condition(expected.map_or(Condition::Present, Condition::Version), Version::new(current.head.version))?;
+            self.check_condition(
+                expected.map_or(Condition::Present, Condition::Version),
+                Version::new(current.head.version),
+            )?;
         }
         locked.clear(current.slot);
         let old = self.slab.published(current.id);
@@ -525,7 +623,8 @@ impl Cache {
     /// Counts an entry out of the index (the caller counts why).
     fn account_removed(&self, head: &EntryHead) {
         self.entries.fetch_sub(1, Ordering::Relaxed);
-        self.counters.add_signed(Counter::PayloadBytes, -payload(head));
+        self.counters
+            .add_signed(Counter::PayloadBytes, -payload(head));
     }
 
     /// Claims room for one more entry under `max_entries`; false when the cache is full.
@@ -537,15 +636,16 @@ impl Cache {
             }
             Some(max) => self
                 .entries
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    (n < max).then_some(n + 1)
+                })
                 .is_ok(),
         }
     }
 
-    /// Evicts one entry to make room under `max_entries`: from the writer's own class when it
-    /// has one to give, else from the fullest class.
+    /// Evicts one entry to make room under `max_entries`.
     fn evict_for_entry_limit(&self, class: usize, now: u64) {
-        if !self.slab.evict_from(class, self, now) && !self.slab.evict_from(self.slab.fullest_class(), self, now) {
+        if !self.slab.evict_any(class, self, now) {
             // Every candidate is being written by another thread; it will be published soon.
             sync::spin_hint(0);
         }
@@ -559,7 +659,10 @@ impl Cache {
 
     /// Copies every entry of one chain (lock-free, or under its lock if it keeps changing).
     fn snapshot_chain(&self, chain: usize, out: &mut Vec<(Vec<u8>, Vec<u8>, Version)>) {
-        let mut now = LazyNow { clock: &*self.clock, now: None };
+        let mut now = LazyNow {
+            clock: &*self.clock,
+            now: None,
+        };
         for attempt in 0..=OPTIMISTIC_READS {
             let _locked = (attempt == OPTIMISTIC_READS).then(|| self.index.lock_chain_at(chain));
             out.clear();
@@ -575,7 +678,9 @@ impl Cache {
                 });
                 match probe {
                     Probe::Hit(head) => {
-                        if let (false, Some(version)) = (now.expired(head.deadline), Version::new(head.version)) {
+                        if let (false, Some(version)) =
+                            (now.expired(head.deadline), Version::new(head.version))
+                        {
                             out.push((key, value, version));
                         }
                         true
@@ -609,8 +714,22 @@ impl Unpublish for Cache {
         locked.clear(slot);
         drop(locked);
         self.account_removed(head);
-        self.counters.bump(if expired { Counter::Expiration } else { Counter::Eviction });
+        self.counters.bump(if expired {
+            Counter::Expiration
+        } else {
+            Counter::Eviction
+        });
         true
+    }
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("max_entries", &self.max_entries)
+            .field("max_value_bytes", &self.max_value_bytes)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 

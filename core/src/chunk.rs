@@ -2,10 +2,10 @@
 //!
 //! ```text
 //! word 0  seq       even: stable; odd: being written. +1 to start a write, +1 to end it.
-//! word 1  meta      key_len:16 | value_len:32 | region:3
+//! word 1  lengths   key_len:16 | value_len:32
 //! word 2  version   the entry's version (valid once the write has ended)
 //! word 3  deadline  absolute expiry in clock nanoseconds, or ttl::NEVER
-//! word 4  links     prev:32 | next:32 chunk ids of the list the chunk is on (class lock only)
+//! word 4  mark      the eviction policy's ring mark (class lock only; see `policy`)
 //! word 5… key bytes, zero-padded to a word, then value bytes, zero-padded to a word
 //! ```
 //!
@@ -13,12 +13,13 @@
 //! - A chunk is never rewritten in place while the index points at it: a new value goes into
 //!   a fresh chunk, and the old one is retired (made free) only after the index stopped
 //!   pointing at it. So a reader that validates its copy got one entry's data, whole.
-//! - The key length is 0 exactly when the chunk holds no entry (keys are never empty).
-//! - `region` in `meta` is changed by read-modify-write only (under the class lock), so it
-//!   never clobbers the lengths; the lengths change only while `seq` is odd.
+//! - The key length is 0 exactly when the chunk holds no entry (keys are never empty); the
+//!   lengths change only while `seq` is odd.
 //! - Readers never write a chunk. (Reference bits live beside the arena, in the slab, because a
 //!   reader that stalls can wake up after its chunk's page was re-cut for another class: a
 //!   write through its stale offset would land in the middle of someone else's entry.)
+//! - The mark word belongs to the eviction policy: read and written only under the class
+//!   lock, never by readers or by the entry's writer.
 //! - Readers copy with relaxed atomic loads, then `fence(Acquire)`, then re-load `seq`
 //!   (H.-J. Boehm, "Can seqlocks get along with programming language memory models?", 2012).
 
@@ -29,9 +30,6 @@ pub(crate) const HEADER_BYTES: usize = HEADER_WORDS * 8;
 
 const KEY_LEN_MASK: u64 = 0xffff;
 const VALUE_LEN_SHIFT: u32 = 16;
-const LENS_MASK: u64 = (1 << 48) - 1;
-const REGION_SHIFT: u32 = 48;
-const REGION_MASK: u64 = 0b111 << REGION_SHIFT;
 
 /// Bytes of chunk needed for an entry with these lengths.
 pub(crate) fn bytes_needed(key_len: usize, value_len: usize) -> usize {
@@ -41,17 +39,6 @@ pub(crate) fn bytes_needed(key_len: usize, value_len: usize) -> usize {
 #[inline]
 fn words_for(bytes: usize) -> usize {
     bytes.div_ceil(8)
-}
-
-/// Which list a chunk is on; kept in the chunk so that unlinking needs no search.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-#[repr(u8)]
-pub(crate) enum Region {
-    None = 0,
-    Free = 1,
-    Window = 2,
-    Probation = 3,
-    Protected = 4,
 }
 
 /// The stable facts of an entry, read under the seqlock.
@@ -97,9 +84,9 @@ impl<'a> Chunk<'a> {
     /// produce any lengths; bounding them here keeps the copies inside the chunk.
     #[inline]
     pub(crate) fn head(&self) -> Option<EntryHead> {
-        let meta = self.w[1].load(Ordering::Relaxed);
-        let key_len = (meta & KEY_LEN_MASK) as usize;
-        let value_len = ((meta & LENS_MASK) >> VALUE_LEN_SHIFT) as usize;
+        let lengths = self.w[1].load(Ordering::Relaxed);
+        let key_len = (lengths & KEY_LEN_MASK) as usize;
+        let value_len = (lengths >> VALUE_LEN_SHIFT) as usize;
         if key_len == 0 || HEADER_WORDS + words_for(key_len) + words_for(value_len) > self.w.len() {
             return None;
         }
@@ -134,7 +121,11 @@ impl<'a> Chunk<'a> {
     #[inline]
     pub(crate) fn copy_value(&self, head: &EntryHead, out: &mut Vec<u8>) {
         out.clear();
-        copy_out(&self.w[HEADER_WORDS + words_for(head.key_len)..], head.value_len, out);
+        copy_out(
+            &self.w[HEADER_WORDS + words_for(head.key_len)..],
+            head.value_len,
+            out,
+        );
     }
 
     // ----- writer side (the caller owns the chunk) -----
@@ -149,8 +140,10 @@ impl<'a> Chunk<'a> {
 
     /// Writes an entry's lengths, deadline, key and value (inside `begin_write`/`end_write`).
     pub(crate) fn fill(&self, key: &[u8], value: &[u8], deadline: u64) {
-        debug_assert!(self.w[1].load(Ordering::Relaxed) & LENS_MASK == 0);
-        self.w[1].fetch_or(key.len() as u64 | (value.len() as u64) << VALUE_LEN_SHIFT, Ordering::Relaxed);
+        self.w[1].store(
+            key.len() as u64 | (value.len() as u64) << VALUE_LEN_SHIFT,
+            Ordering::Relaxed,
+        );
         self.w[3].store(deadline, Ordering::Relaxed);
         let key_words = words_for(key.len());
         copy_in(&self.w[HEADER_WORDS..], key);
@@ -173,7 +166,7 @@ impl<'a> Chunk<'a> {
             self.w[0].store(odd, Ordering::Relaxed);
             fence(Ordering::Release);
         }
-        self.w[1].fetch_and(!LENS_MASK, Ordering::Relaxed);
+        self.w[1].store(0, Ordering::Relaxed);
         self.w[0].store(odd + 1, Ordering::Release);
     }
 
@@ -189,32 +182,18 @@ impl<'a> Chunk<'a> {
         }
     }
 
-    // ----- policy side (under the class lock) -----
-
-    pub(crate) fn region(&self) -> Region {
-        match (self.w[1].load(Ordering::Relaxed) & REGION_MASK) >> REGION_SHIFT {
-            1 => Region::Free,
-            2 => Region::Window,
-            3 => Region::Probation,
-            4 => Region::Protected,
-            _ => Region::None,
-        }
+    /// The policy's mark (under the class lock).
+    pub(crate) fn mark(&self) -> u64 {
+        self.w[4].load(Ordering::Relaxed)
     }
 
-    pub(crate) fn set_region(&self, region: Region) {
-        let bits = (region as u64) << REGION_SHIFT;
-        self.w[1].fetch_and(!REGION_MASK, Ordering::Relaxed);
-        self.w[1].fetch_or(bits, Ordering::Relaxed);
+    pub(crate) fn set_mark(&self, mark: u64) {
+        self.w[4].store(mark, Ordering::Relaxed);
     }
 
-    /// `(prev, next)` chunk ids.
-    pub(crate) fn links(&self) -> (u32, u32) {
-        let w = self.w[4].load(Ordering::Relaxed);
-        ((w >> 32) as u32, w as u32)
-    }
-
-    pub(crate) fn set_links(&self, prev: u32, next: u32) {
-        self.w[4].store(u64::from(prev) << 32 | u64::from(next), Ordering::Relaxed);
+    /// Whether the chunk holds an entry or is being written (else it is free).
+    pub(crate) fn in_use(&self) -> bool {
+        self.is_being_written() || self.w[1].load(Ordering::Relaxed) != 0
     }
 
     /// Whether a writer is filling the chunk right now (it is allocated but not published).
@@ -260,4 +239,77 @@ fn copy_out(words: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
     // SAFETY: the loops above initialised exactly `len` bytes after the old length, inside
     // the capacity reserved at the top.
     unsafe { out.set_len(start + len) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(n: usize) -> Vec<AtomicU64> {
+        (0..n).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    #[test]
+    fn a_filled_chunk_reads_back_whole() {
+        for (key_len, value_len) in [(1, 0), (7, 9), (8, 8), (9, 17), (300, 1000)] {
+            let w = words(bytes_needed(key_len, value_len) / 8);
+            let chunk = Chunk::new(&w);
+            let key: Vec<u8> = (0..key_len).map(|i| i as u8 ^ 0x5a).collect();
+            let value: Vec<u8> = (0..value_len).map(|i| (i * 7) as u8).collect();
+            chunk.begin_write();
+            chunk.fill(&key, &value, 1234);
+            assert!(
+                chunk.read_begin().is_none(),
+                "readers wait while a write is under way"
+            );
+            chunk.end_write(42);
+            let seq = chunk.read_begin().unwrap();
+            let head = chunk.head().unwrap();
+            assert_eq!(
+                (head.key_len, head.value_len, head.version, head.deadline),
+                (key_len, value_len, 42, 1234)
+            );
+            assert!(chunk.key_equals(&head, &key));
+            let mut other = key.clone();
+            other[key_len - 1] ^= 1;
+            assert!(!chunk.key_equals(&head, &other));
+            let (mut k, mut v) = (Vec::new(), vec![9; 3]);
+            chunk.copy_key(&head, &mut k);
+            chunk.copy_value(&head, &mut v);
+            assert_eq!((k, v), (key, value));
+            assert!(chunk.read_end(seq));
+        }
+    }
+
+    #[test]
+    fn retiring_invalidates_readers_and_empties_the_chunk() {
+        let w = words(8);
+        let chunk = Chunk::new(&w);
+        chunk.begin_write();
+        chunk.fill(b"k", b"v", NEVER_FOR_TEST);
+        chunk.end_write(1);
+        let seq = chunk.read_begin().unwrap();
+        chunk.retire();
+        assert!(!chunk.read_end(seq));
+        assert!(chunk.head().is_none());
+        // An abandoned write (never ended) retires too.
+        chunk.begin_write();
+        chunk.fill(b"k", b"v", NEVER_FOR_TEST);
+        chunk.retire();
+        assert!(chunk.read_begin().is_some());
+        assert!(chunk.head().is_none());
+    }
+
+    #[test]
+    fn implausible_lengths_are_rejected() {
+        let w = words(6);
+        let chunk = Chunk::new(&w);
+        w[1].store(8 | 64 << VALUE_LEN_SHIFT, Ordering::Relaxed);
+        assert!(
+            chunk.head().is_none(),
+            "a value longer than the chunk is a torn read"
+        );
+    }
+
+    const NEVER_FOR_TEST: u64 = u64::MAX;
 }

@@ -36,12 +36,19 @@ impl fmt::Display for Error {
                 write!(f, "key is {len} bytes; the maximum is {max}")
             }
             Error::ValueTooLarge { len, max } => {
-                write!(f, "value is {len} bytes; this cache's max_value_bytes is {max}")
+                write!(
+                    f,
+                    "value is {len} bytes; this cache's max_value_bytes is {max}"
+                )
             }
             Error::Exists => write!(f, "key is already present"),
             Error::NotFound => write!(f, "key is not present"),
             Error::VersionMismatch { current } => {
-                write!(f, "version mismatch: the current version is {}", current.get())
+                write!(
+                    f,
+                    "version mismatch: the current version is {}",
+                    current.get()
+                )
             }
             Error::InvalidConfig(why) => write!(f, "invalid configuration: {why}"),
         }

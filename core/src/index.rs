@@ -20,6 +20,7 @@
 
 use std::ptr;
 
+use crate::mapping::{Zeroable, ZeroedMap};
 use crate::sync::{self, AtomicPtr, AtomicU64, Mutex, Ordering};
 
 const SLOTS: usize = 7;
@@ -38,6 +39,9 @@ struct Bucket {
     slots: [AtomicU64; SLOTS],
 }
 
+// SAFETY: a bucket is eight atomic integers; all zero is an unlocked bucket of empty slots.
+unsafe impl Zeroable for Bucket {}
+
 /// A key's hash: the low bits pick the bucket, the top 16 are the tag.
 #[derive(Clone, Copy)]
 pub(crate) struct KeyHash(u64);
@@ -54,7 +58,7 @@ impl KeyHash {
 }
 
 pub(crate) struct Index {
-    buckets: Box<[Bucket]>,
+    buckets: ZeroedMap<Bucket>,
     mask: usize,
     seed: u64,
     overflow: Overflow,
@@ -62,18 +66,22 @@ pub(crate) struct Index {
 
 impl Index {
     /// An index sized for about `expected_entries` at 5 per bucket.
-    pub(crate) fn new(expected_entries: u64, seed: u64) -> Self {
-        let buckets = (expected_entries / 5).clamp(64, 1 << 40).next_power_of_two() as usize;
-        Index {
-            buckets: (0..buckets).map(|_| Bucket::default()).collect(),
+    pub(crate) fn new(expected_entries: u64, seed: u64) -> std::io::Result<Self> {
+        let buckets = (expected_entries / 5)
+            .clamp(64, 1 << 40)
+            .next_power_of_two() as usize;
+        Ok(Index {
+            buckets: ZeroedMap::new(buckets)?,
             mask: buckets - 1,
             seed,
             overflow: Overflow::new(),
-        }
+        })
     }
 
-    pub(crate) fn fixed_overhead_bytes(&self) -> usize {
-        self.buckets.len() * std::mem::size_of::<Bucket>()
+    /// Bytes of buckets: the main table, plus the overflow buckets allocated so far (at most
+    /// one per 7 entries the cache has held at once).
+    pub(crate) fn overhead_bytes(&self) -> usize {
+        self.buckets.bytes() + self.overflow.allocated() * std::mem::size_of::<Bucket>()
     }
 
     #[inline]
@@ -87,7 +95,7 @@ impl Index {
     pub(crate) fn candidates(&self, hash: KeyHash) -> Candidates<'_> {
         Candidates {
             index: self,
-            bucket: &self.buckets[hash.0 as usize & self.mask],
+            bucket: &self.buckets.as_slice()[hash.0 as usize & self.mask],
             slot: 0,
             tag: hash.tag(),
         }
@@ -100,12 +108,17 @@ impl Index {
 
     /// Number of chains, for visiting every slot (`clear`, iteration).
     pub(crate) fn chain_count(&self) -> usize {
-        self.buckets.len()
+        self.mask + 1
     }
 
     /// Occupied slot words of chain `chain`, read without a lock (weakly consistent).
     pub(crate) fn chain_slots(&self, chain: usize) -> impl Iterator<Item = (&AtomicU64, u64)> + '_ {
-        Candidates { index: self, bucket: &self.buckets[chain], slot: 0, tag: ANY_TAG }
+        Candidates {
+            index: self,
+            bucket: &self.buckets.as_slice()[chain],
+            slot: 0,
+            tag: ANY_TAG,
+        }
     }
 
     /// Locks chain `chain` for writing, matching every occupied slot.
@@ -114,17 +127,26 @@ impl Index {
     }
 
     fn lock_chain(&self, chain: usize, tag: Option<u64>) -> Locked<'_> {
-        let head = &self.buckets[chain];
+        let head = &self.buckets.as_slice()[chain];
         let mut round = 0;
         loop {
             let header = head.header.load(Ordering::Relaxed);
             if header & LOCKED == 0
                 && head
                     .header
-                    .compare_exchange_weak(header, header | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange_weak(
+                        header,
+                        header | LOCKED,
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
                     .is_ok()
             {
-                return Locked { index: self, head, tag: tag.unwrap_or(ANY_TAG) };
+                return Locked {
+                    index: self,
+                    head,
+                    tag: tag.unwrap_or(ANY_TAG),
+                };
             }
             sync::spin_hint(round);
             round += 1;
@@ -188,13 +210,24 @@ pub(crate) struct Locked<'a> {
 impl<'a> Locked<'a> {
     /// Occupied slots with the chain's tag (every occupied slot for `lock_chain_at`).
     pub(crate) fn matching(&self) -> Candidates<'a> {
-        Candidates { index: self.index, bucket: self.head, slot: 0, tag: self.tag }
+        Candidates {
+            index: self.index,
+            bucket: self.head,
+            slot: 0,
+            tag: self.tag,
+        }
     }
 
     /// Points `slot` (of this chain) at chunk `id`.
     pub(crate) fn set(&self, slot: &AtomicU64, id: u32) {
-        debug_assert_ne!(self.tag, ANY_TAG, "set through a chain locked without a key");
-        slot.store(OCCUPIED | self.tag << TAG_SHIFT | u64::from(id), Ordering::Release);
+        debug_assert_ne!(
+            self.tag, ANY_TAG,
+            "set through a chain locked without a key"
+        );
+        slot.store(
+            OCCUPIED | self.tag << TAG_SHIFT | u64::from(id),
+            Ordering::Release,
+        );
     }
 
     /// Empties `slot` (of this chain).
@@ -214,7 +247,9 @@ impl<'a> Locked<'a> {
                 None => {
                     let (link, fresh) = self.index.overflow.allocate();
                     // `bucket` is this chain's tail; the chain's lock (held) guards its header.
-                    bucket.header.fetch_or((link as u64 + 1) << LINK_SHIFT, Ordering::Release);
+                    bucket
+                        .header
+                        .fetch_or((link as u64 + 1) << LINK_SHIFT, Ordering::Release);
                     return &fresh.slots[0];
                 }
             }
@@ -236,7 +271,19 @@ struct Overflow {
 
 impl Overflow {
     fn new() -> Self {
-        Overflow { segments: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())), used: Mutex::new(0) }
+        Overflow {
+            segments: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+            used: Mutex::new(0),
+        }
+    }
+
+    /// Buckets allocated, in whole segments.
+    fn allocated(&self) -> usize {
+        let used = *sync::lock(&self.used);
+        if used == 0 {
+            return 0;
+        }
+        (0..=Self::locate(used - 1).0).map(Self::segment_len).sum()
     }
 
     fn segment_len(segment: usize) -> usize {
@@ -266,8 +313,11 @@ impl Overflow {
         let (segment, _) = Self::locate(n);
         assert!(segment < OVERFLOW_SEGMENTS, "index overflow exhausted");
         if self.segments[segment].load(Ordering::Relaxed).is_null() {
-            let buckets: Box<[Bucket]> = (0..Self::segment_len(segment)).map(|_| Bucket::default()).collect();
-            self.segments[segment].store(Box::into_raw(buckets).cast::<Bucket>(), Ordering::Release);
+            let buckets: Box<[Bucket]> = (0..Self::segment_len(segment))
+                .map(|_| Bucket::default())
+                .collect();
+            self.segments[segment]
+                .store(Box::into_raw(buckets).cast::<Bucket>(), Ordering::Release);
         }
         *used += 1;
         (n, self.get(n))
@@ -285,5 +335,69 @@ impl Drop for Overflow {
                 drop(unsafe { Box::from_raw(slice) });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Publishes `count` ids for distinct keys into an index of 64 buckets, so chains must grow
+    /// far beyond one bucket, then finds every one again by key hash and tag.
+    #[test]
+    fn full_buckets_grow_overflow_chains_and_lose_nothing() {
+        let index = Index::new(0, 7).unwrap();
+        assert_eq!(index.chain_count(), 64);
+        let count = if cfg!(miri) { 300 } else { 20_000 };
+        let keys: Vec<Vec<u8>> = (0..count).map(|i: u32| i.to_le_bytes().to_vec()).collect();
+        for (id, key) in keys.iter().enumerate() {
+            let locked = index.lock(index.hash(key));
+            let slot = locked.vacant();
+            locked.set(slot, id as u32);
+        }
+        for (id, key) in keys.iter().enumerate() {
+            let found = index
+                .candidates(index.hash(key))
+                .filter(|&(_, w)| chunk_of(w) == id as u32)
+                .count();
+            assert_eq!(found, 1, "key {id}");
+        }
+        let total: usize = (0..index.chain_count())
+            .map(|c| index.chain_slots(c).count())
+            .sum();
+        assert_eq!(total, count as usize);
+    }
+
+    /// One chain holding every key (the adversary's case): slower, never lossy.
+    #[test]
+    fn one_chain_holds_any_number_of_entries() {
+        let index = Index::new(0, 1).unwrap();
+        let hash = index.hash(b"same bucket");
+        let count = if cfg!(miri) { 100 } else { 3_000 };
+        for id in 0..count {
+            let locked = index.lock(hash);
+            let slot = locked.vacant();
+            locked.set(slot, id);
+        }
+        let mut seen: Vec<u32> = index.candidates(hash).map(|(_, w)| chunk_of(w)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..count).collect::<Vec<_>>());
+        // Emptied slots are reused before the chain grows again.
+        let locked = index.lock(hash);
+        let (slot, _) = locked.matching().next().unwrap();
+        locked.clear(slot);
+        assert!(std::ptr::eq(locked.vacant(), slot));
+    }
+
+    #[test]
+    fn overflow_numbers_map_to_segments() {
+        assert_eq!(Overflow::locate(0), (0, 0));
+        assert_eq!(Overflow::locate(OVERFLOW_BASE - 1), (0, OVERFLOW_BASE - 1));
+        assert_eq!(Overflow::locate(OVERFLOW_BASE), (1, 0));
+        assert_eq!(
+            Overflow::locate(3 * OVERFLOW_BASE - 1),
+            (1, 2 * OVERFLOW_BASE - 1)
+        );
+        assert_eq!(Overflow::locate(3 * OVERFLOW_BASE), (2, 0));
     }
 }

@@ -33,7 +33,7 @@ mod cache;
 mod chunk;
 mod error;
 mod index;
-mod list;
+mod mapping;
 mod policy;
 mod rng;
 mod slab;

@@ -6,9 +6,10 @@
 //! Chunk ids are `page << index_bits | index`; a reader turns one into an offset through the
 //! page's layout word (see `arena`).
 //!
-//! Each class has, under one mutex: a free list, its policy queues, and its pages. A chunk
+//! Each class has, under one mutex: a free stack, its policy queues, and its pages. A chunk
 //! taken for a new entry is marked "being written" and queued in the same critical section,
-//! so a chunk of a class page is always either free, queued, or in the middle of release.
+//! so a chunk of a class page is always either free (on the stack, no key) or queued (being
+//! written, or holding an entry).
 //!
 //! # No calcification
 //!
@@ -26,9 +27,8 @@
 //! Lock order: a class lock, then bucket locks (eviction). Never two class locks at once.
 
 use crate::arena::{Arena, Layout};
-use crate::chunk::{self, Chunk, EntryHead, Region};
-use crate::list::ChunkList;
-use crate::policy::Queues;
+use crate::chunk::{self, Chunk, EntryHead};
+use crate::policy::{Candidate, ClassChunks, Queues, References};
 use crate::rng;
 use crate::sync::{self, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::ttl;
@@ -66,7 +66,9 @@ struct SizeClass {
 }
 
 struct ClassState {
-    free: ChunkList,
+    /// Free chunk ids, used last-in first-out: the chunk freed last is the likeliest to be
+    /// in the CPU cache still.
+    free: Vec<u32>,
     queues: Queues,
     pages: Vec<u32>,
     evictions_since_balance: u32,
@@ -87,10 +89,8 @@ pub(crate) struct Slab {
     demand_total: AtomicU64,
     /// Chunks not free, per page (changed under the owning class's lock).
     page_live: Box<[AtomicU32]>,
-    /// One reference bit per chunk id, set by readers on a hit. Kept outside the arena so that
-    /// readers never write arena memory (see `chunk`); a stale reader's bit lands on whatever
-    /// chunk now has that id, which at worst gives it one undeserved second chance.
-    referenced: Box<[AtomicU64]>,
+    /// The policy's per-chunk-id reference bits.
+    references: References,
     index_bits: u32,
     entry_limit: u64,
 }
@@ -98,10 +98,17 @@ pub(crate) struct Slab {
 impl Slab {
     /// A slab of `page_count` pages of `1 << page_shift` bytes whose largest class holds
     /// `max_item_bytes`; `entry_limit` caps each class's policy capacity.
-    pub(crate) fn new(page_shift: u32, page_count: u32, max_item_bytes: usize, entry_limit: u64) -> Result<Slab, Error> {
+    pub(crate) fn new(
+        page_shift: u32,
+        page_count: u32,
+        max_item_bytes: usize,
+        entry_limit: u64,
+    ) -> Result<Slab, Error> {
         let page_bytes = 1usize << page_shift;
-        let index_bits = (page_bytes / MIN_CHUNK_BYTES).next_power_of_two().trailing_zeros();
-        if (u64::from(page_count) << index_bits) >= u64::from(crate::list::NIL) {
+        let index_bits = (page_bytes / MIN_CHUNK_BYTES)
+            .next_power_of_two()
+            .trailing_zeros();
+        if (u64::from(page_count) << index_bits) > 1 << 32 {
             return Err(Error::InvalidConfig(format!(
                 "max_bytes: at most {} pages of {page_bytes} bytes are addressable",
                 (u64::from(u32::MAX) >> index_bits)
@@ -114,7 +121,7 @@ impl Slab {
             states: (0..class_count)
                 .map(|_| {
                     Mutex::new(ClassState {
-                        free: ChunkList::new(Region::Free),
+                        free: Vec::new(),
                         queues: Queues::new(),
                         pages: Vec::new(),
                         evictions_since_balance: 0,
@@ -128,7 +135,7 @@ impl Slab {
             demand: (0..class_count).map(|_| AtomicU64::new(0)).collect(),
             demand_total: AtomicU64::new(0),
             page_live: (0..page_count).map(|_| AtomicU32::new(0)).collect(),
-            referenced: (0..(page_count as usize) << index_bits >> 6).map(|_| AtomicU64::new(0)).collect(),
+            references: References::new((page_count as usize) << index_bits),
             classes: classes.into(),
             index_bits,
             entry_limit,
@@ -137,14 +144,14 @@ impl Slab {
 
     /// Bytes of bookkeeping outside the arena, fixed at build time.
     pub(crate) fn fixed_overhead_bytes(&self) -> usize {
-        let per_page = std::mem::size_of::<AtomicU64>()
-            + std::mem::size_of::<AtomicU32>()
-            + (1 << self.index_bits) / 8;
+        let per_page = std::mem::size_of::<AtomicU64>() + std::mem::size_of::<AtomicU32>();
         let per_class = std::mem::size_of::<SizeClass>()
             + std::mem::size_of::<Mutex<ClassState>>()
             + std::mem::size_of::<AtomicU32>()
             + std::mem::size_of::<AtomicU64>();
-        self.arena.page_count() as usize * per_page + self.classes.len() * per_class
+        self.arena.page_count() as usize * per_page
+            + self.classes.len() * per_class
+            + self.references.bytes()
     }
 
     pub(crate) fn arena_bytes_used(&self) -> u64 {
@@ -176,7 +183,10 @@ impl Slab {
         if index >= class.per_page {
             return None;
         }
-        Some((Chunk::new(self.arena.chunk_words(page, index, class.chunk_words)), layout))
+        Some((
+            Chunk::new(self.arena.chunk_words(page, index, class.chunk_words)),
+            layout,
+        ))
     }
 
     #[inline]
@@ -184,24 +194,14 @@ impl Slab {
         self.arena.layout_unchanged(self.page_of(id), layout)
     }
 
-    /// Records a hit on chunk `id`, writing only when the bit is not set yet, so that a hot
-    /// key's reference word stays shared between cores.
+    fn view(&self, class: usize) -> ClassView<'_> {
+        ClassView { slab: self, class }
+    }
+
+    /// Records a hit on chunk `id` for the eviction policy.
     #[inline]
     pub(crate) fn touch(&self, id: u32) {
-        let (word, bit) = (&self.referenced[id as usize >> 6], 1u64 << (id & 63));
-        if word.load(Ordering::Relaxed) & bit == 0 {
-            word.fetch_or(bit, Ordering::Relaxed);
-        }
-    }
-
-    /// Clears chunk `id`'s reference bit, returning whether it was set.
-    pub(crate) fn take_referenced(&self, id: u32) -> bool {
-        let (word, bit) = (&self.referenced[id as usize >> 6], 1u64 << (id & 63));
-        word.load(Ordering::Relaxed) & bit != 0 && word.fetch_and(!bit, Ordering::Relaxed) & bit != 0
-    }
-
-    fn clear_referenced(&self, id: u32) {
-        self.referenced[id as usize >> 6].fetch_and(!(1u64 << (id & 63)), Ordering::Relaxed);
+        self.references.touch(id);
     }
 
     /// Chunk `id` of a page whose layout cannot change meanwhile: the caller holds the lock of
@@ -221,15 +221,14 @@ impl Slab {
         let mut state = sync::lock(&self.states[class]);
         let mut round = 0;
         loop {
-            if let Some(id) = state.free.pop_front(self) {
+            if let Some(id) = state.free.pop() {
                 if self.page_live[self.page_of(id) as usize].fetch_add(1, Ordering::Relaxed) == 0 {
                     self.class_empty_pages[class].fetch_sub(1, Ordering::Relaxed);
                     self.empty_pages.fetch_sub(1, Ordering::Relaxed);
                 }
                 self.chunk(id).begin_write();
-                self.clear_referenced(id);
                 let capacity = self.capacity(class, &state);
-                state.queues.admit(self, id, capacity);
+                state.queues.admit(&self.view(class), id, capacity);
                 return id;
             }
             if let Some(page) = self.arena.take_fresh_page() {
@@ -258,24 +257,32 @@ impl Slab {
         }
     }
 
-    /// Evicts one entry of `class` (for an entry limit); false when it had nothing to evict.
-    pub(crate) fn evict_from(&self, class: usize, unpub: &dyn Unpublish, now: u64) -> bool {
-        let mut state = sync::lock(&self.states[class]);
-        self.make_room(&mut state, class, unpub, now)
-    }
-
-    /// The class with the most queued entries, for an entry limit whose inserting class is
-    /// empty.
-    pub(crate) fn fullest_class(&self) -> usize {
-        (0..self.classes.len())
-            .max_by_key(|&c| sync::lock(&self.states[c]).queues.len())
-            .unwrap_or(0)
+    /// Evicts one entry to make room under an entry limit: from `class` if it has one to give,
+    /// else from the other classes, fullest first. False when every queued entry is being
+    /// written.
+    pub(crate) fn evict_any(&self, class: usize, unpub: &dyn Unpublish, now: u64) -> bool {
+        let evict_from = |c: usize| {
+            let mut state = sync::lock(&self.states[c]);
+            self.make_room(&mut state, c, unpub, now)
+        };
+        if evict_from(class) {
+            return true;
+        }
+        let mut others: Vec<(u64, usize)> = (0..self.classes.len())
+            .filter(|&c| c != class)
+            .map(|c| (sync::lock(&self.states[c]).queues.len(), c))
+            .filter(|&(queued, _)| queued > 0)
+            .collect();
+        others.sort_unstable_by(|a, b| b.cmp(a));
+        others.into_iter().any(|(_, c)| evict_from(c))
     }
 
     /// Abandons a chunk whose write will not be published (a failed conditional write).
     pub(crate) fn abandon(&self, id: u32) {
         let layout = self.arena.layout(self.page_of(id));
-        let class = layout.class().expect("a chunk being written pins its page's layout");
+        let class = layout
+            .class()
+            .expect("a chunk being written pins its page's layout");
         let mut state = sync::lock(&self.states[class]);
         self.free_chunk(&mut state, class, id);
     }
@@ -283,9 +290,12 @@ impl Slab {
     /// Frees a chunk the index no longer points at. Whoever unpublished it calls this; it is a
     /// no-op when an evictor or a page move already freed it (its layout or sequence moved on).
     pub(crate) fn release(&self, chunk: Published) {
-        let Some(class) = chunk.layout.class() else { return };
+        let Some(class) = chunk.layout.class() else {
+            return;
+        };
         let mut state = sync::lock(&self.states[class]);
-        if !self.layout_unchanged(chunk.id, chunk.layout) || self.chunk(chunk.id).seq() != chunk.seq {
+        if !self.layout_unchanged(chunk.id, chunk.layout) || self.chunk(chunk.id).seq() != chunk.seq
+        {
             return;
         }
         self.free_chunk(&mut state, class, chunk.id);
@@ -294,13 +304,17 @@ impl Slab {
     /// The layout of a published chunk's page, read while the chunk cannot move (its index
     /// slot's bucket lock is held).
     pub(crate) fn published(&self, id: u32) -> Published {
-        Published { id, layout: self.arena.layout(self.page_of(id)), seq: self.chunk(id).seq() }
+        Published {
+            id,
+            layout: self.arena.layout(self.page_of(id)),
+            seq: self.chunk(id).seq(),
+        }
     }
 
     fn free_chunk(&self, state: &mut ClassState, class: usize, id: u32) {
-        state.queues.remove(self, id);
+        state.queues.forget(&self.view(class), id);
         self.chunk(id).retire();
-        state.free.push_back(self, id);
+        state.free.push(id);
         if self.page_live[self.page_of(id) as usize].fetch_sub(1, Ordering::Relaxed) == 1 {
             self.class_empty_pages[class].fetch_add(1, Ordering::Relaxed);
             self.empty_pages.fetch_add(1, Ordering::Relaxed);
@@ -315,9 +329,12 @@ impl Slab {
 
     fn add_page(&self, state: &mut ClassState, class: usize, page: u32) {
         self.arena.assign(page, class);
-        for index in 0..self.classes[class].per_page as u32 {
-            state.free.push_back(self, page << self.index_bits | index);
-        }
+        // In reverse, so that chunks are used in address order; pushing ids touches nothing
+        // in the page, which the OS maps in only when the chunks are first written.
+        let ids = (0..self.classes[class].per_page as u32)
+            .rev()
+            .map(|i| page << self.index_bits | i);
+        state.free.extend(ids);
         state.pages.push(page);
         self.class_pages[class].fetch_add(1, Ordering::Relaxed);
         self.class_empty_pages[class].fetch_add(1, Ordering::Relaxed);
@@ -325,7 +342,13 @@ impl Slab {
     }
 
     /// Frees one chunk of the class by reaping expired entries or evicting the policy's victim.
-    fn make_room(&self, state: &mut ClassState, class: usize, unpub: &dyn Unpublish, now: u64) -> bool {
+    fn make_room(
+        &self,
+        state: &mut ClassState,
+        class: usize,
+        unpub: &dyn Unpublish,
+        now: u64,
+    ) -> bool {
         state.evictions_since_reap += 1;
         if state.evictions_since_reap >= EVICTIONS_PER_REAP {
             state.evictions_since_reap = 0;
@@ -334,8 +357,23 @@ impl Slab {
             }
         }
         let capacity = self.capacity(class, state);
-        let expired = |c: &Chunk<'_>| c.head().is_some_and(|h| ttl::is_expired(h.deadline, now));
-        let Some(victim) = state.queues.next_victim(self, capacity, expired) else {
+        let examine = |id| {
+            let chunk = self.chunk(id);
+            if chunk.is_being_written() {
+                Candidate::BeingWritten
+            } else if chunk
+                .head()
+                .is_some_and(|h| ttl::is_expired(h.deadline, now))
+            {
+                Candidate::Expired
+            } else {
+                Candidate::Live
+            }
+        };
+        let Some(victim) = state
+            .queues
+            .next_victim(&self.view(class), capacity, examine)
+        else {
             return false;
         };
         self.evict(state, class, victim, unpub, now);
@@ -343,8 +381,19 @@ impl Slab {
     }
 
     /// Evicts queued chunk `id`: out of the index (if still there), off its queue, freed.
-    fn evict(&self, state: &mut ClassState, class: usize, id: u32, unpub: &dyn Unpublish, now: u64) {
+    fn evict(
+        &self,
+        state: &mut ClassState,
+        class: usize,
+        id: u32,
+        unpub: &dyn Unpublish,
+        now: u64,
+    ) {
         let chunk = self.chunk(id);
+        if !chunk.in_use() {
+            debug_assert!(false, "chunk {id} queued while free");
+            return;
+        }
         if let Some(head) = chunk.head() {
             unpub.unpublish(id, chunk, &head, ttl::is_expired(head.deadline, now));
         }
@@ -363,8 +412,12 @@ impl Slab {
                 let page = state.pages[rng::below(state.pages.len() as u64) as usize];
                 let id = page << self.index_bits | rng::below(per_page) as u32;
                 let chunk = self.chunk(id);
-                let queued = !matches!(chunk.region(), Region::Free | Region::None);
-                if queued && !chunk.is_being_written() && chunk.head().is_some_and(|h| ttl::is_expired(h.deadline, now)) {
+                // A chunk with an entry whose write has ended is published and queued.
+                if !chunk.is_being_written()
+                    && chunk
+                        .head()
+                        .is_some_and(|h| ttl::is_expired(h.deadline, now))
+                {
                     self.evict(state, class, id, unpub, now);
                     expired += 1;
                 }
@@ -383,7 +436,10 @@ impl Slab {
         let total = self.demand_total.fetch_add(bytes, Ordering::Relaxed) + bytes;
         let horizon = u64::from(self.arena.page_count()) * self.arena.page_bytes() as u64;
         if total > horizon
-            && self.demand_total.compare_exchange(total, total / 2, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+            && self
+                .demand_total
+                .compare_exchange(total, total / 2, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
         {
             for d in self.demand.iter() {
                 let _ = d.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| Some(v / 2));
@@ -394,7 +450,8 @@ impl Slab {
     /// Pages `class` deserves by its share of recent demand.
     fn fair_pages(&self, class: usize) -> f64 {
         let total = self.demand_total.load(Ordering::Relaxed).max(1) as f64;
-        self.demand[class].load(Ordering::Relaxed) as f64 / total * f64::from(self.arena.page_count())
+        self.demand[class].load(Ordering::Relaxed) as f64 / total
+            * f64::from(self.arena.page_count())
     }
 
     /// Whether the class should take a page from another instead of evicting its own entries.
@@ -419,7 +476,12 @@ impl Slab {
         }
         (0..self.classes.len())
             .filter(|&c| c != recipient && self.class_pages[c].load(Ordering::Relaxed) > 0)
-            .map(|c| (c, f64::from(self.class_pages[c].load(Ordering::Relaxed)) - self.fair_pages(c)))
+            .map(|c| {
+                (
+                    c,
+                    f64::from(self.class_pages[c].load(Ordering::Relaxed)) - self.fair_pages(c),
+                )
+            })
             .filter(|&(_, surplus)| any || surplus >= 1.0)
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(c, _)| c)
@@ -428,10 +490,14 @@ impl Slab {
     /// Moves a page from a donor class to `recipient`; false when no page could be moved now.
     /// `any` accepts any donor with a page (the recipient has none at all).
     fn move_page_to(&self, recipient: usize, unpub: &dyn Unpublish, now: u64, any: bool) -> bool {
-        let Some(donor) = self.pick_donor(recipient, any) else { return false };
+        let Some(donor) = self.pick_donor(recipient, any) else {
+            return false;
+        };
         let page = {
             let mut state = sync::lock(&self.states[donor]);
-            let Some(page) = self.evacuate(&mut state, donor, unpub, now) else { return false };
+            let Some(page) = self.evacuate(&mut state, donor, unpub, now) else {
+                return false;
+            };
             self.class_pages[donor].fetch_sub(1, Ordering::Relaxed);
             self.arena.begin_recut(page);
             let class = &self.classes[recipient];
@@ -447,21 +513,26 @@ impl Slab {
 
     /// Empties the donor's page with the fewest live chunks and takes it off the class; `None`
     /// when every candidate page has a chunk being written.
-    fn evacuate(&self, state: &mut MutexGuard<'_, ClassState>, donor: usize, unpub: &dyn Unpublish, now: u64) -> Option<u32> {
+    fn evacuate(
+        &self,
+        state: &mut MutexGuard<'_, ClassState>,
+        donor: usize,
+        unpub: &dyn Unpublish,
+        now: u64,
+    ) -> Option<u32> {
         let class = &self.classes[donor];
         let ids = |page: u32| (0..class.per_page as u32).map(move |i| page << self.index_bits | i);
         let mut candidates = state.pages.clone();
         candidates.sort_by_key(|&p| self.page_live[p as usize].load(Ordering::Relaxed));
-        let page = candidates.into_iter().find(|&p| ids(p).all(|id| !self.chunk(id).is_being_written()))?;
+        let page = candidates
+            .into_iter()
+            .find(|&p| ids(p).all(|id| !self.chunk(id).is_being_written()))?;
         for id in ids(page) {
-            match self.chunk(id).region() {
-                Region::Free => state.free.unlink(self, id),
-                _ => {
-                    self.evict(state, donor, id, unpub, now);
-                    state.free.unlink(self, id);
-                }
+            if self.chunk(id).in_use() {
+                self.evict(state, donor, id, unpub, now);
             }
         }
+        state.free.retain(|&id| self.page_of(id) != page);
         state.pages.retain(|&p| p != page);
         self.class_empty_pages[donor].fetch_sub(1, Ordering::Relaxed);
         self.empty_pages.fetch_sub(1, Ordering::Relaxed);
@@ -469,18 +540,97 @@ impl Slab {
     }
 }
 
-/// Chunk sizes from the smallest entry up to one holding `max_item_bytes`, growing ~1.25x,
-/// each enlarged to use its page fully.
+/// The chunks of one class, for its policy (the class lock is held).
+struct ClassView<'a> {
+    slab: &'a Slab,
+    class: usize,
+}
+
+impl ClassChunks for ClassView<'_> {
+    fn mark(&self, id: u32) -> Option<u32> {
+        let (chunk, layout) = self.slab.locate(id)?;
+        (layout.class() == Some(self.class)).then(|| chunk.mark() as u32)
+    }
+
+    fn set_mark(&self, id: u32, mark: u32) {
+        self.slab.chunk(id).set_mark(u64::from(mark));
+    }
+
+    fn references(&self) -> &References {
+        &self.slab.references
+    }
+}
+
+/// Chunk sizes from the smallest entry up to one holding `max_item_bytes`, growing by at most
+/// ~1.25x (or by one chunk fewer per page, near the top where that is the smallest step), each
+/// the largest multiple of 8 that fits its number of chunks in a page.
 fn size_classes(page_bytes: usize, max_item_bytes: usize) -> Vec<SizeClass> {
     let mut classes = Vec::new();
-    let mut size = MIN_CHUNK_BYTES;
+    let mut per_page = page_bytes / MIN_CHUNK_BYTES;
     loop {
-        let per_page = page_bytes / size;
-        let fitted = (page_bytes / per_page) & !7;
-        classes.push(SizeClass { chunk_words: fitted / 8, per_page });
-        if fitted >= max_item_bytes {
+        let bytes = (page_bytes / per_page) & !7;
+        classes.push(SizeClass {
+            chunk_words: bytes / 8,
+            per_page: page_bytes / bytes,
+        });
+        if bytes >= max_item_bytes {
             return classes;
         }
-        size = (fitted + fitted / 4).next_multiple_of(8).max(fitted + 8).min(page_bytes);
+        // The next class has fewer chunks per page, but no bigger than a quarter more.
+        per_page = (per_page - 1).min(page_bytes.div_ceil(bytes + bytes / 4));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_classes_grow_by_about_a_quarter_and_fill_their_pages() {
+        let page = 1 << 17;
+        let max_item = chunk::bytes_needed(crate::MAX_KEY_LEN, 4096);
+        let classes = size_classes(page, max_item);
+        assert_eq!(classes[0].chunk_words * 8 / MIN_CHUNK_BYTES, 1);
+        assert!(classes.last().unwrap().chunk_words * 8 >= max_item);
+        for pair in classes.windows(2) {
+            let (a, b) = (pair[0].chunk_words * 8, pair[1].chunk_words * 8);
+            assert!(b > a, "classes strictly grow");
+            // Near the top, a page holds a handful of chunks and one chunk fewer is the
+            // smallest step there is.
+            let one_chunk_fewer = pair[1].per_page + 1 == pair[0].per_page;
+            assert!(
+                b <= a + a / 4 + 8 || one_chunk_fewer,
+                "{a} -> {b} grows too fast"
+            );
+        }
+        for c in &classes {
+            let bytes = c.chunk_words * 8;
+            assert_eq!(c.per_page, page / bytes);
+            assert!(
+                page - c.per_page * bytes < c.per_page * 8 + 8,
+                "a page of {bytes}-byte chunks wastes its tail"
+            );
+        }
+    }
+
+    #[test]
+    fn every_entry_size_has_a_class_that_holds_it() {
+        let slab = Slab::new(
+            17,
+            2,
+            chunk::bytes_needed(crate::MAX_KEY_LEN, 4096),
+            u64::MAX,
+        )
+        .unwrap();
+        let largest = chunk::bytes_needed(crate::MAX_KEY_LEN, 4096);
+        for bytes in (MIN_CHUNK_BYTES..=largest).step_by(97).chain([largest]) {
+            let class = slab.class_for(bytes).unwrap();
+            assert!(slab.classes[class].chunk_words * 8 >= bytes);
+            assert!(
+                class == 0 || slab.classes[class - 1].chunk_words * 8 < bytes,
+                "smallest class that fits"
+            );
+        }
+        assert_eq!(slab.class_for((1 << 17) + 1), None);
     }
 }

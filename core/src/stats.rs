@@ -40,7 +40,9 @@ thread_local! {
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
-            stripes: (0..STRIPES).map(|_| CachePadded(Default::default())).collect(),
+            stripes: (0..STRIPES)
+                .map(|_| CachePadded(Default::default()))
+                .collect(),
         }
     }
 
@@ -61,7 +63,9 @@ impl Counters {
     }
 
     pub(crate) fn sum(&self, counter: Counter) -> u64 {
-        self.stripes.iter().fold(0u64, |acc, s| acc.wrapping_add(s.0[counter as usize].load(Ordering::Relaxed)))
+        self.stripes.iter().fold(0u64, |acc, s| {
+            acc.wrapping_add(s.0[counter as usize].load(Ordering::Relaxed))
+        })
     }
 }
 
@@ -92,7 +96,9 @@ pub struct Stats {
     pub arena_bytes_used: u64,
     /// The arena budget the cache was built with.
     pub max_bytes: u64,
-    /// Memory outside the arena, fixed at build time: the index, page table and class table.
+    /// Memory outside the arena: the index's main table, page table, reference bits and class
+    /// table (fixed at build time), plus the index's overflow buckets allocated so far, which
+    /// are bounded by one 64-byte bucket per 7 entries and kept until the cache is dropped.
     pub fixed_overhead_bytes: u64,
 }
 

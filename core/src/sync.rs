@@ -10,7 +10,9 @@ pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Atomi
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 #[cfg(slabcache_loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{
+    fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 #[cfg(slabcache_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 

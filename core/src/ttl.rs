@@ -34,7 +34,9 @@ pub struct SystemClock {
 
 impl SystemClock {
     pub fn new() -> Self {
-        SystemClock { origin: Instant::now() }
+        SystemClock {
+            origin: Instant::now(),
+        }
     }
 }
 
@@ -115,7 +117,8 @@ impl TtlRules {
         } else {
             0
         };
-        now.saturating_add(base.saturating_add(extra)).min(NEVER - 1)
+        now.saturating_add(base.saturating_add(extra))
+            .min(NEVER - 1)
     }
 }
 

@@ -1,0 +1,67 @@
+//! Large zero-filled tables backed by anonymous memory mappings.
+//!
+//! The arena and the index's main table are big, long-lived and randomly accessed. Mapping them
+//! anonymously gives memory the OS zero-fills and commits lazily, page by page as it is first
+//! written, and lets us ask for transparent huge pages: one TLB entry per 2 MiB instead of per
+//! 4 KiB, which matters when every lookup lands on a random cache line of a gigabyte.
+
+use std::marker::PhantomData;
+
+use memmap2::{Advice, MmapMut};
+
+/// Types for which all-zero bytes are a valid value that may be shared across threads by
+/// reference.
+///
+/// # Safety
+/// Implementors must be valid when all their bytes are zero, contain no pointers that need
+/// dropping, and be `Sync`.
+pub(crate) unsafe trait Zeroable: Sync {}
+
+// SAFETY: an atomic integer is a plain integer in memory; zero is a valid value.
+unsafe impl Zeroable for crate::sync::AtomicU64 {}
+
+/// `len` zero-initialised `T`s in an anonymous mapping.
+pub(crate) struct ZeroedMap<T: Zeroable> {
+    /// Owns the mapping; all access goes through `ptr`.
+    _map: MmapMut,
+    ptr: *const T,
+    len: usize,
+    _items: PhantomData<T>,
+}
+
+// SAFETY: the mapping is owned and only ever accessed as `&[T]`, and `T: Sync`.
+unsafe impl<T: Zeroable> Send for ZeroedMap<T> {}
+// SAFETY: as above.
+unsafe impl<T: Zeroable> Sync for ZeroedMap<T> {}
+
+impl<T: Zeroable> ZeroedMap<T> {
+    pub(crate) fn new(len: usize) -> std::io::Result<Self> {
+        let bytes = len
+            .checked_mul(std::mem::size_of::<T>())
+            .ok_or(std::io::ErrorKind::OutOfMemory)?;
+        let map = MmapMut::map_anon(bytes.max(1))?;
+        // Only a hint: without transparent huge pages the mapping works the same, slower.
+        let _ = map.advise(Advice::HugePage);
+        let ptr = map.as_ptr().cast::<T>();
+        assert!(ptr.is_aligned(), "anonymous mappings are page-aligned");
+        Ok(ZeroedMap {
+            _map: map,
+            ptr,
+            len,
+            _items: PhantomData,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[T] {
+        // SAFETY: the mapping holds at least `len * size_of::<T>()` bytes, is page-aligned (so
+        // aligned for `T`, checked in `new`), zero-filled by the OS (a valid `T` by `Zeroable`)
+        // and lives as long as `self`; it is only ever accessed through shared references to
+        // `T`, whose interior mutability is atomic.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.len * std::mem::size_of::<T>()
+    }
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every test the project has, installing what it needs first.
+#
+#   bash scripts/test.sh
+#
+# Needs a Rust toolchain (rustup) and, once the bindings land, Python 3 with pip and a C
+# compiler. Runs from the repository root whatever the current directory. The last lines
+# printed are cargo test's own summaries ("test result: ..."), which CI reads.
+#
+# Every section runs even when an earlier one failed (and cargo runs every test binary, not
+# just those before the first failure), so one run reports every failure; the exit status
+# is non-zero if anything failed.
+#
+# Environment:
+#   SLABCACHE_SKIP_RELEASE_TESTS=1   skip the second, optimised pass over the Rust tests.
+
+set -euo pipefail
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+status=0
+
+# ---------------------------------------------------------------------------------------
+section "setup: Rust toolchain"
+ensure_cargo
+ensure_components clippy rustfmt
+cargo --version
+rustc --version
+
+# ---------------------------------------------------------------------------------------
+# C tests (libslabcache + include/slabcache.h): added with the C API.
+# Python tests (`import slabcache`): added with the Python binding.
+# They go above the Rust sections so that cargo test's summaries stay last.
+
+# ---------------------------------------------------------------------------------------
+section "Rust: unit, integration and doc tests (debug build, debug assertions on)"
+cargo test --workspace --no-fail-fast || status=1
+
+# ---------------------------------------------------------------------------------------
+if [ "${SLABCACHE_SKIP_RELEASE_TESTS:-0}" != "1" ]; then
+    # Optimised code runs the concurrency tests at full speed, where races are likeliest.
+    section "Rust: unit and integration tests (release build)"
+    cargo test --workspace --release --tests --no-fail-fast || status=1
+fi
+
+# Nothing is printed after this point: cargo test's summaries stay the last lines.
+exit "$status"
