@@ -25,7 +25,7 @@ use crate::index::{chunk_of, Index, KeyHash};
 use crate::slab::{Slab, Unpublish};
 use crate::stats::{Counter, Counters};
 use crate::sync::{self, AtomicU64, CachePadded, Ordering};
-use crate::ttl::{self, duration_nanos, TtlRules, NEVER};
+use crate::ttl::{Now, TtlRules};
 use crate::{Clock, Error, Stats, SystemClock, Version};
 
 /// The longest key, in bytes.
@@ -208,24 +208,6 @@ enum Probe {
     Torn,
 }
 
-/// The clock, read at most once and only if an entry has a deadline.
-struct LazyNow<'a> {
-    clock: &'a dyn Clock,
-    now: Option<u64>,
-}
-
-impl LazyNow<'_> {
-    fn get(&mut self) -> u64 {
-        *self
-            .now
-            .get_or_insert_with(|| duration_nanos(self.clock.now()))
-    }
-
-    fn expired(&mut self, deadline: u64) -> bool {
-        deadline != NEVER && ttl::is_expired(deadline, self.get())
-    }
-}
-
 thread_local! {
     /// Scratch space for keys read back from chunks being evicted (to hash them).
     static KEY_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -339,7 +321,7 @@ impl Cache {
                 self.counters.bump(Counter::Removal);
             }
             drop(locked);
-            freed.drain(..).for_each(|p| self.slab.release(p));
+            freed.drain(..).for_each(|p| self.slab.release(p, None));
         }
     }
 
@@ -367,8 +349,7 @@ impl Cache {
             payload_bytes: c(Counter::PayloadBytes),
             arena_bytes_used: self.slab.arena_bytes_used(),
             max_bytes: self.max_bytes,
-            fixed_overhead_bytes: (self.index.overhead_bytes() + self.slab.fixed_overhead_bytes())
-                as u64,
+            fixed_overhead_bytes: (self.index.overhead_bytes() + self.slab.overhead_bytes()) as u64,
         }
     }
 
@@ -390,15 +371,12 @@ impl Cache {
             None
         } else {
             let hash = self.index.hash(key);
-            let mut now = LazyNow {
-                clock: &*self.clock,
-                now: None,
-            };
+            let now = Now::new(&*self.clock);
             (0..=OPTIMISTIC_READS).find_map(|attempt| {
                 // The last attempt holds the bucket lock, under which nothing it reads can
                 // change, so it always settles.
                 let _locked = (attempt == OPTIMISTIC_READS).then(|| self.index.lock(hash));
-                self.lookup(hash, key, out.as_deref_mut(), &mut now)
+                self.lookup(hash, key, out.as_deref_mut(), &now)
             })?
         };
         if record {
@@ -418,7 +396,7 @@ impl Cache {
         hash: KeyHash,
         key: &[u8],
         mut out: Option<&mut Vec<u8>>,
-        now: &mut LazyNow<'_>,
+        now: &Now<'_>,
     ) -> Option<Option<Version>> {
         for (slot, word) in self.index.candidates(hash) {
             let id = chunk_of(word);
@@ -493,10 +471,6 @@ impl Cache {
         Ok(())
     }
 
-    fn now(&self) -> u64 {
-        duration_nanos(self.clock.now())
-    }
-
     fn write(
         &self,
         key: &[u8],
@@ -511,20 +485,18 @@ impl Cache {
             let current = self.read(key, None, false);
             self.check_condition(condition, current)?;
         }
-        let now = self.now();
+        let now = Now::new(&*self.clock);
         let class = self
             .slab
             .class_for(chunk::bytes_needed(key.len(), value.len()))
             .expect("sizes within limits fit the largest class");
-        let id = self.slab.allocate(class, self, now);
+        let id = self.slab.allocate(class, self, &now);
         let fresh = self.slab.chunk(id);
-        fresh.fill(key, value, self.ttl.deadline(now, ttl));
+        fresh.fill(key, value, self.ttl.deadline(&now, ttl));
         loop {
             let locked = self.index.lock(hash);
             let current = self.find_locked(&locked, key);
-            let live = current
-                .as_ref()
-                .filter(|c| !ttl::is_expired(c.head.deadline, now));
+            let live = current.as_ref().filter(|c| !now.expired(c.head.deadline));
             if let Err(e) =
                 self.check_condition(condition, live.and_then(|c| Version::new(c.head.version)))
             {
@@ -534,7 +506,7 @@ impl Cache {
             }
             if current.is_none() && !self.reserve_entry() {
                 drop(locked);
-                self.evict_for_entry_limit(class, now);
+                self.evict_for_entry_limit(class, &now);
                 continue;
             }
             let version = self.next_version(hash);
@@ -542,6 +514,7 @@ impl Cache {
             let slot = current.as_ref().map_or_else(|| locked.vacant(), |c| c.slot);
             locked.set(slot, id);
             let replaced = current.map(|c| (self.slab.published(c.id), c.head));
+            let published = self.slab.published(id);
             drop(locked);
             self.counters
                 .add_signed(Counter::PayloadBytes, (key.len() + value.len()) as i64);
@@ -549,13 +522,17 @@ impl Cache {
                 Some((old, head)) => {
                     self.counters
                         .add_signed(Counter::PayloadBytes, -payload(&head));
-                    if ttl::is_expired(head.deadline, now) {
+                    // An update keeps the entry's place in the eviction queues; an expired
+                    // entry's place is not worth keeping.
+                    let successor = if now.expired(head.deadline) {
                         self.counters.bump(Counter::Expiration);
                         self.counters.bump(Counter::Insert);
+                        None
                     } else {
                         self.counters.bump(Counter::Update);
-                    }
-                    self.slab.release(old);
+                        Some(published)
+                    };
+                    self.slab.release(old, successor);
                 }
                 None => self.counters.bump(Counter::Insert),
             }
@@ -600,7 +577,7 @@ impl Cache {
         let Some(current) = self.find_locked(&locked, key) else {
             return Err(Error::NotFound);
         };
-        let expired = ttl::is_expired(current.head.deadline, self.now());
+        let expired = Now::new(&*self.clock).expired(current.head.deadline);
         if !expired {
             self.check_condition(
                 expected.map_or(Condition::Present, Condition::Version),
@@ -611,7 +588,7 @@ impl Cache {
         let old = self.slab.published(current.id);
         drop(locked);
         self.account_removed(&current.head);
-        self.slab.release(old);
+        self.slab.release(old, None);
         if expired {
             self.counters.bump(Counter::Expiration);
             return Err(Error::NotFound);
@@ -644,7 +621,7 @@ impl Cache {
     }
 
     /// Evicts one entry to make room under `max_entries`.
-    fn evict_for_entry_limit(&self, class: usize, now: u64) {
+    fn evict_for_entry_limit(&self, class: usize, now: &Now<'_>) {
         if !self.slab.evict_any(class, self, now) {
             // Every candidate is being written by another thread; it will be published soon.
             sync::spin_hint(0);
@@ -659,10 +636,7 @@ impl Cache {
 
     /// Copies every entry of one chain (lock-free, or under its lock if it keeps changing).
     fn snapshot_chain(&self, chain: usize, out: &mut Vec<(Vec<u8>, Vec<u8>, Version)>) {
-        let mut now = LazyNow {
-            clock: &*self.clock,
-            now: None,
-        };
+        let now = Now::new(&*self.clock);
         for attempt in 0..=OPTIMISTIC_READS {
             let _locked = (attempt == OPTIMISTIC_READS).then(|| self.index.lock_chain_at(chain));
             out.clear();

@@ -21,12 +21,14 @@
 //!
 //! ## Layers
 //!
-//! - [`arena`](crate::arena): one anonymous mapping of `max_bytes`, cut into pages.
-//! - `slab`: pages carved into chunks of size classes; free lists; pages move between classes.
+//! - `arena`: one anonymous mapping of `max_bytes`, cut into pages, each with a layout seqlock.
+//! - `slab`: pages carved into chunks of size classes; free stacks; pages move between classes.
 //! - `chunk`: one entry per chunk, read under a seqlock, never rewritten in place.
 //! - `index`: hash buckets of atomic words; lock-free reads, a lock bit per bucket for writers.
-//! - `policy`: per-class window / probation / protected queues with CLOCK second chances.
-//! - `ttl`, `stats`, `sync`: time, counters, and the one source of atomics.
+//! - `policy`: per-class window / probation / protected rings with CLOCK second chances.
+//! - `mapping`, `ttl`, `stats`, `rng`, `sync`: zeroed mappings, time, counters, randomness,
+//!   and the one source of atomics.
+//! - `cache`: the public API and the read and write paths that tie the layers together.
 
 mod arena;
 mod cache;

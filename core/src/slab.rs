@@ -31,7 +31,7 @@ use crate::chunk::{self, Chunk, EntryHead};
 use crate::policy::{Candidate, ClassChunks, Queues, References};
 use crate::rng;
 use crate::sync::{self, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
-use crate::ttl;
+use crate::ttl::Now;
 use crate::Error;
 
 /// Smallest chunk: a header, a one-word key, an empty value.
@@ -142,16 +142,24 @@ impl Slab {
         })
     }
 
-    /// Bytes of bookkeeping outside the arena, fixed at build time.
-    pub(crate) fn fixed_overhead_bytes(&self) -> usize {
+    /// Bytes of bookkeeping outside the arena: the page and class tables and reference bits,
+    /// fixed at build time, and the policies' handle tables and rings, about 16 to 24 bytes
+    /// per entry.
+    pub(crate) fn overhead_bytes(&self) -> usize {
         let per_page = std::mem::size_of::<AtomicU64>() + std::mem::size_of::<AtomicU32>();
         let per_class = std::mem::size_of::<SizeClass>()
             + std::mem::size_of::<Mutex<ClassState>>()
             + std::mem::size_of::<AtomicU32>()
             + std::mem::size_of::<AtomicU64>();
+        let policies: usize = self
+            .states
+            .iter()
+            .map(|s| sync::lock(s).queues.bytes())
+            .sum();
         self.arena.page_count() as usize * per_page
             + self.classes.len() * per_class
             + self.references.bytes()
+            + policies
     }
 
     pub(crate) fn arena_bytes_used(&self) -> u64 {
@@ -194,8 +202,8 @@ impl Slab {
         self.arena.layout_unchanged(self.page_of(id), layout)
     }
 
-    fn view(&self, class: usize) -> ClassView<'_> {
-        ClassView { slab: self, class }
+    fn view(&self) -> ClassView<'_> {
+        ClassView { slab: self }
     }
 
     /// Records a hit on chunk `id` for the eviction policy.
@@ -216,7 +224,7 @@ impl Slab {
     /// Takes a chunk of `class` for a new entry and starts its write; it is queued at once, so
     /// it is never unaccounted for. Evicts, reaps or moves a page when the class has no free
     /// chunk. `now` is the clock reading for expiry decisions.
-    pub(crate) fn allocate(&self, class: usize, unpub: &dyn Unpublish, now: u64) -> u32 {
+    pub(crate) fn allocate(&self, class: usize, unpub: &dyn Unpublish, now: &Now<'_>) -> u32 {
         self.note_demand(class);
         let mut state = sync::lock(&self.states[class]);
         let mut round = 0;
@@ -228,7 +236,7 @@ impl Slab {
                 }
                 self.chunk(id).begin_write();
                 let capacity = self.capacity(class, &state);
-                state.queues.admit(&self.view(class), id, capacity);
+                state.queues.admit(&self.view(), id, capacity);
                 return id;
             }
             if let Some(page) = self.arena.take_fresh_page() {
@@ -260,7 +268,7 @@ impl Slab {
     /// Evicts one entry to make room under an entry limit: from `class` if it has one to give,
     /// else from the other classes, fullest first. False when every queued entry is being
     /// written.
-    pub(crate) fn evict_any(&self, class: usize, unpub: &dyn Unpublish, now: u64) -> bool {
+    pub(crate) fn evict_any(&self, class: usize, unpub: &dyn Unpublish, now: &Now<'_>) -> bool {
         let evict_from = |c: usize| {
             let mut state = sync::lock(&self.states[c]);
             self.make_room(&mut state, c, unpub, now)
@@ -289,16 +297,27 @@ impl Slab {
 
     /// Frees a chunk the index no longer points at. Whoever unpublished it calls this; it is a
     /// no-op when an evictor or a page move already freed it (its layout or sequence moved on).
-    pub(crate) fn release(&self, chunk: Published) {
+    /// `successor`, the chunk that replaced it in the index, takes over its place in the
+    /// queues when both are of one class and still as published.
+    pub(crate) fn release(&self, chunk: Published, successor: Option<Published>) {
         let Some(class) = chunk.layout.class() else {
             return;
         };
         let mut state = sync::lock(&self.states[class]);
-        if !self.layout_unchanged(chunk.id, chunk.layout) || self.chunk(chunk.id).seq() != chunk.seq
-        {
+        if !self.still_published(chunk) {
             return;
         }
+        if let Some(new) =
+            successor.filter(|new| new.layout.class() == Some(class) && self.still_published(*new))
+        {
+            state.queues.inherit(&self.view(), chunk.id, new.id);
+        }
         self.free_chunk(&mut state, class, chunk.id);
+    }
+
+    /// Whether a chunk is as it was published (the caller holds its class's lock).
+    fn still_published(&self, chunk: Published) -> bool {
+        self.layout_unchanged(chunk.id, chunk.layout) && self.chunk(chunk.id).seq() == chunk.seq
     }
 
     /// The layout of a published chunk's page, read while the chunk cannot move (its index
@@ -312,7 +331,7 @@ impl Slab {
     }
 
     fn free_chunk(&self, state: &mut ClassState, class: usize, id: u32) {
-        state.queues.forget(&self.view(class), id);
+        state.queues.forget(&self.view(), id);
         self.chunk(id).retire();
         state.free.push(id);
         if self.page_live[self.page_of(id) as usize].fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -347,7 +366,7 @@ impl Slab {
         state: &mut ClassState,
         class: usize,
         unpub: &dyn Unpublish,
-        now: u64,
+        now: &Now<'_>,
     ) -> bool {
         state.evictions_since_reap += 1;
         if state.evictions_since_reap >= EVICTIONS_PER_REAP {
@@ -361,19 +380,13 @@ impl Slab {
             let chunk = self.chunk(id);
             if chunk.is_being_written() {
                 Candidate::BeingWritten
-            } else if chunk
-                .head()
-                .is_some_and(|h| ttl::is_expired(h.deadline, now))
-            {
+            } else if chunk.head().is_some_and(|h| now.expired(h.deadline)) {
                 Candidate::Expired
             } else {
                 Candidate::Live
             }
         };
-        let Some(victim) = state
-            .queues
-            .next_victim(&self.view(class), capacity, examine)
-        else {
+        let Some(victim) = state.queues.next_victim(&self.view(), capacity, examine) else {
             return false;
         };
         self.evict(state, class, victim, unpub, now);
@@ -387,7 +400,7 @@ impl Slab {
         class: usize,
         id: u32,
         unpub: &dyn Unpublish,
-        now: u64,
+        now: &Now<'_>,
     ) {
         let chunk = self.chunk(id);
         if !chunk.in_use() {
@@ -395,7 +408,7 @@ impl Slab {
             return;
         }
         if let Some(head) = chunk.head() {
-            unpub.unpublish(id, chunk, &head, ttl::is_expired(head.deadline, now));
+            unpub.unpublish(id, chunk, &head, now.expired(head.deadline));
         }
         self.free_chunk(state, class, id);
     }
@@ -403,7 +416,13 @@ impl Slab {
     /// Samples random chunks of the class and frees the expired ones, repeating while more
     /// than a quarter of a sample was expired (Redis's active expiry), for a bounded number of
     /// rounds. Returns how many it freed.
-    fn reap(&self, state: &mut ClassState, class: usize, unpub: &dyn Unpublish, now: u64) -> u32 {
+    fn reap(
+        &self,
+        state: &mut ClassState,
+        class: usize,
+        unpub: &dyn Unpublish,
+        now: &Now<'_>,
+    ) -> u32 {
         let per_page = self.classes[class].per_page as u64;
         let mut freed = 0;
         for _ in 0..REAP_MAX_ROUNDS {
@@ -414,9 +433,7 @@ impl Slab {
                 let chunk = self.chunk(id);
                 // A chunk with an entry whose write has ended is published and queued.
                 if !chunk.is_being_written()
-                    && chunk
-                        .head()
-                        .is_some_and(|h| ttl::is_expired(h.deadline, now))
+                    && chunk.head().is_some_and(|h| now.expired(h.deadline))
                 {
                     self.evict(state, class, id, unpub, now);
                     expired += 1;
@@ -489,7 +506,13 @@ impl Slab {
 
     /// Moves a page from a donor class to `recipient`; false when no page could be moved now.
     /// `any` accepts any donor with a page (the recipient has none at all).
-    fn move_page_to(&self, recipient: usize, unpub: &dyn Unpublish, now: u64, any: bool) -> bool {
+    fn move_page_to(
+        &self,
+        recipient: usize,
+        unpub: &dyn Unpublish,
+        now: &Now<'_>,
+        any: bool,
+    ) -> bool {
         let Some(donor) = self.pick_donor(recipient, any) else {
             return false;
         };
@@ -518,7 +541,7 @@ impl Slab {
         state: &mut MutexGuard<'_, ClassState>,
         donor: usize,
         unpub: &dyn Unpublish,
-        now: u64,
+        now: &Now<'_>,
     ) -> Option<u32> {
         let class = &self.classes[donor];
         let ids = |page: u32| (0..class.per_page as u32).map(move |i| page << self.index_bits | i);
@@ -543,21 +566,25 @@ impl Slab {
 /// The chunks of one class, for its policy (the class lock is held).
 struct ClassView<'a> {
     slab: &'a Slab,
-    class: usize,
 }
 
 impl ClassChunks for ClassView<'_> {
-    fn mark(&self, id: u32) -> Option<u32> {
-        let (chunk, layout) = self.slab.locate(id)?;
-        (layout.class() == Some(self.class)).then(|| chunk.mark() as u32)
+    fn handle(&self, id: u32) -> u32 {
+        self.slab.chunk(id).mark() as u32
     }
 
-    fn set_mark(&self, id: u32, mark: u32) {
-        self.slab.chunk(id).set_mark(u64::from(mark));
+    fn set_handle(&self, id: u32, handle: u32) {
+        self.slab.chunk(id).set_mark(u64::from(handle));
     }
 
     fn references(&self) -> &References {
         &self.slab.references
+    }
+
+    fn prefetch(&self, id: u32) {
+        if let Some((chunk, _)) = self.slab.locate(id) {
+            chunk.prefetch();
+        }
     }
 }
 

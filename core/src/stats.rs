@@ -96,9 +96,10 @@ pub struct Stats {
     pub arena_bytes_used: u64,
     /// The arena budget the cache was built with.
     pub max_bytes: u64,
-    /// Memory outside the arena: the index's main table, page table, reference bits and class
-    /// table (fixed at build time), plus the index's overflow buckets allocated so far, which
-    /// are bounded by one 64-byte bucket per 7 entries and kept until the cache is dropped.
+    /// Memory outside the arena: the index's main table, the page table, the reference bits
+    /// and the class table (fixed at build time), plus what grows with the entries: the
+    /// index's overflow buckets (at most one 64-byte bucket per 7 entries, kept until the cache
+    /// is dropped) and the eviction queues (about 16 to 24 bytes per entry).
     pub fixed_overhead_bytes: u64,
 }
 

@@ -9,6 +9,7 @@
 //! Entries without a TTL carry the deadline [`NEVER`] and the read path skips the clock for
 //! them, so a cache without TTLs never pays for reading time.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use crate::rng;
@@ -107,9 +108,10 @@ pub(crate) struct TtlRules {
 }
 
 impl TtlRules {
-    /// The absolute deadline for an entry written at `now` with `ttl` (`None`: never expires).
-    pub(crate) fn deadline(&self, now: u64, ttl: Option<Duration>) -> u64 {
+    /// The absolute deadline for an entry written `now` with `ttl` (`None`: never expires).
+    pub(crate) fn deadline(&self, now: &Now<'_>, ttl: Option<Duration>) -> u64 {
         let Some(ttl) = ttl else { return NEVER };
+        let now = now.get();
         let base = duration_nanos(ttl);
         let extra = if self.jitter > 0.0 {
             // Uniform in [0, base * jitter]; the float rounding stays well inside the bound.
@@ -122,8 +124,33 @@ impl TtlRules {
     }
 }
 
-/// Whether a deadline has passed at `now` (the boundary instant counts as passed).
-#[inline]
-pub(crate) fn is_expired(deadline: u64, now: u64) -> bool {
-    deadline != NEVER && now >= deadline
+/// One instant of an operation, read from the clock the first time it is needed and never
+/// again: an operation that meets no deadline never reads the clock at all.
+pub(crate) struct Now<'a> {
+    clock: &'a dyn Clock,
+    read: Cell<Option<u64>>,
+}
+
+impl<'a> Now<'a> {
+    pub(crate) fn new(clock: &'a dyn Clock) -> Self {
+        Now {
+            clock,
+            read: Cell::new(None),
+        }
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        if let Some(now) = self.read.get() {
+            return now;
+        }
+        let now = duration_nanos(self.clock.now());
+        self.read.set(Some(now));
+        now
+    }
+
+    /// Whether `deadline` has passed (the boundary instant counts as passed).
+    #[inline]
+    pub(crate) fn expired(&self, deadline: u64) -> bool {
+        deadline != NEVER && self.get() >= deadline
+    }
 }

@@ -1,8 +1,8 @@
 //! Which entry of a size class leaves when the class needs room.
 //!
 //! The layout is W-TinyLFU's three regions (Einziger, Friedman, Manes, "TinyLFU: A Highly
-//! Efficient Cache Admission Policy", 2017), each a FIFO ring of chunk ids with CLOCK second
-//! chances instead of an LRU list:
+//! Efficient Cache Admission Policy", 2017), each a FIFO ring with CLOCK second chances
+//! instead of an LRU list:
 //!
 //! - **window** (1% of the class's capacity): new entries land here. When it overflows, its
 //!   head moves to probation, or back to the window's tail if it was referenced meanwhile.
@@ -15,19 +15,24 @@
 //! no ring. Rings are reordered only here, under the class lock, as heads are examined, and
 //! expired entries found at a head leave first, whatever their bit.
 //!
-//! # Why rings of ids and not linked lists
+//! # Handles, and why rings and not linked lists
+//!
+//! Rings hold *handles*, not chunk ids. A handle is a slot of the class's handle table:
+//! `chunk id << 32 | generation << 2 | region`; the chunk stores its handle in its mark word.
+//! Because an entry is rewritten into a fresh chunk, a handle is what makes an entry's place in
+//! the queues survive its updates: an update of a key hands the old chunk's handle to the new
+//! chunk ([`Queues::inherit`]), one table write, and the entry keeps its position, as an update
+//! in an LRU would.
 //!
 //! An intrusive doubly linked list makes every unlink touch two neighbouring chunks, cache
 //! misses scattered over the arena. Rings are appended and consumed at their ends only. An
-//! entry that leaves from the middle (removed, replaced, evicted by a page move) is not
-//! searched for: its chunk's mark (a chunk header word only this module uses) moves on, which
-//! makes its ring slot stale, and stale slots are skipped at the head or dropped when a ring
-//! compacts (when it holds more than twice its live entries).
-//!
-//! A mark is `ticket << 2 | region`, the ticket a per-class admission counter. A ring slot
-//! holds `chunk id << 32 | mark`, and is current when the chunk's page still belongs to the
-//! class and the chunk's mark equals the slot's. Tickets wrap after 2^30 admissions to one
-//! class; a stale slot cannot live that long, since rings compact long before.
+//! entry that leaves from the middle (removed, evicted, its page moved) is not searched for:
+//! its handle's generation moves on, which makes its ring slot stale, and stale slots are
+//! skipped at the head or dropped when a ring compacts (when it holds more than twice its live
+//! entries). A ring slot is `handle << 32 | generation << 2 | region` and is current while it
+//! matches the handle's table entry, so ring work reads the compact handle table, never a
+//! chunk, except the one chunk a victim search examines. Generations wrap after 2^30 reuses of
+//! one handle; a stale slot cannot live that long, since rings compact long before.
 //!
 //! Every call does a bounded amount of work: `admit` moves at most a few window entries, and
 //! `next_victim` gives each queued entry at most one second chance before it settles.
@@ -40,10 +45,11 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// Window entries examined per admission at most, so admission stays O(1).
 const WINDOW_STEPS_PER_ADMIT: usize = 4;
-const REGION_BITS: u32 = 2;
-const REGION_MASK: u32 = (1 << REGION_BITS) - 1;
+const REGION_MASK: u64 = 0b11;
+const GENERATION_ONE: u64 = 1 << 2;
+const GENERATION_MASK: u64 = 0xffff_fffc;
 
-/// The ring a chunk's live entry is on (the low bits of its mark).
+/// The ring an entry is on (the low bits of its handle's table entry).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Region {
     None = 0,
@@ -53,8 +59,8 @@ enum Region {
 }
 
 impl Region {
-    fn of(mark: u32) -> Region {
-        match mark & REGION_MASK {
+    fn of(entry: u64) -> Region {
+        match entry & REGION_MASK {
             1 => Region::Window,
             2 => Region::Probation,
             3 => Region::Protected,
@@ -65,10 +71,12 @@ impl Region {
 
 /// The chunks of one class, as the policy sees them (under the class lock).
 pub(crate) trait ClassChunks {
-    /// The mark of chunk `id`, or `None` when its page no longer belongs to the class.
-    fn mark(&self, id: u32) -> Option<u32>;
-    fn set_mark(&self, id: u32, mark: u32);
+    /// The handle stored in chunk `id` (0: none).
+    fn handle(&self, id: u32) -> u32;
+    fn set_handle(&self, id: u32, handle: u32);
     fn references(&self) -> &References;
+    /// Starts loading chunk `id`'s header into the CPU cache.
+    fn prefetch(&self, id: u32);
 }
 
 /// One reference bit per chunk id, set by readers on a hit, outside the arena so that readers
@@ -112,7 +120,68 @@ impl References {
     }
 }
 
-/// A FIFO of `(chunk id, mark)` slots; `live` counts the slots that are current.
+/// A class's handles: `chunk id << 32 | generation << 2 | region` each. Handle 0 is never
+/// used, so that a chunk's mark word of 0 means "no handle".
+struct Handles {
+    entries: Vec<u64>,
+    free: Vec<u32>,
+}
+
+impl Handles {
+    fn new() -> Self {
+        Handles {
+            entries: vec![0],
+            free: Vec::new(),
+        }
+    }
+
+    fn take(&mut self, id: u32, region: Region) -> u32 {
+        let handle = self.free.pop().unwrap_or_else(|| {
+            self.entries.push(0);
+            (self.entries.len() - 1) as u32
+        });
+        let generation = self.entries[handle as usize] & GENERATION_MASK;
+        self.entries[handle as usize] = u64::from(id) << 32 | generation | region as u64;
+        handle
+    }
+
+    /// Frees a handle; its generation moves on, so every ring slot of it goes stale.
+    fn release(&mut self, handle: u32) {
+        let entry = &mut self.entries[handle as usize];
+        *entry = (*entry & GENERATION_MASK).wrapping_add(GENERATION_ONE) & GENERATION_MASK;
+        self.free.push(handle);
+    }
+
+    fn chunk(&self, handle: u32) -> u32 {
+        (self.entries[handle as usize] >> 32) as u32
+    }
+
+    fn region(&self, handle: u32) -> Region {
+        Region::of(self.entries[handle as usize])
+    }
+
+    /// Moves the handle to `region`, returning the ring slot that now names it.
+    fn set_region(&mut self, handle: u32, region: Region) -> u64 {
+        let entry = &mut self.entries[handle as usize];
+        *entry = *entry & !REGION_MASK | region as u64;
+        self.slot(handle)
+    }
+
+    fn set_chunk(&mut self, handle: u32, id: u32) {
+        let entry = &mut self.entries[handle as usize];
+        *entry = *entry & 0xffff_ffff | u64::from(id) << 32;
+    }
+
+    fn slot(&self, handle: u32) -> u64 {
+        u64::from(handle) << 32 | self.entries[handle as usize] & 0xffff_ffff
+    }
+
+    fn is_current(&self, slot: u64) -> bool {
+        self.slot((slot >> 32) as u32) == slot
+    }
+}
+
+/// A FIFO of handle slots; `live` counts the current ones.
 struct Ring {
     slots: VecDeque<u64>,
     live: u64,
@@ -126,19 +195,18 @@ impl Ring {
         }
     }
 
-    /// Appends chunk `id`, whose mark is `mark`.
-    fn push(&mut self, chunks: &impl ClassChunks, id: u32, mark: u32) {
+    fn push(&mut self, handles: &Handles, slot: u64) {
         if self.slots.len() as u64 > 2 * self.live + 64 {
-            self.slots.retain(|&slot| is_current(chunks, slot));
+            self.slots.retain(|&s| handles.is_current(s));
         }
-        self.slots.push_back(slot(id, mark));
+        self.slots.push_back(slot);
         self.live += 1;
     }
 
-    /// Takes the first current slot off the ring, dropping stale ones on the way.
-    fn pop(&mut self, chunks: &impl ClassChunks) -> Option<u32> {
+    /// Takes the first current slot off the ring (dropping stale ones), returning its handle.
+    fn pop(&mut self, handles: &Handles) -> Option<u32> {
         while let Some(slot) = self.slots.pop_front() {
-            if is_current(chunks, slot) {
+            if handles.is_current(slot) {
                 self.live -= 1;
                 return Some((slot >> 32) as u32);
             }
@@ -146,19 +214,18 @@ impl Ring {
         None
     }
 
-    /// Puts back a slot just popped, at the head.
-    fn unpop(&mut self, id: u32, mark: u32) {
-        self.slots.push_front(slot(id, mark));
+    /// Puts back a handle just popped, at the head.
+    fn unpop(&mut self, handles: &Handles, handle: u32) {
+        self.slots.push_front(handles.slot(handle));
         self.live += 1;
     }
-}
 
-fn slot(id: u32, mark: u32) -> u64 {
-    u64::from(id) << 32 | u64::from(mark)
-}
-
-fn is_current(chunks: &impl ClassChunks, slot: u64) -> bool {
-    chunks.mark((slot >> 32) as u32) == Some(slot as u32)
+    /// The chunk the next `pop` will most likely return.
+    fn head_chunk(&self, handles: &Handles) -> Option<u32> {
+        self.slots
+            .front()
+            .map(|&slot| handles.chunk((slot >> 32) as u32))
+    }
 }
 
 /// How the victim search sees a queued entry.
@@ -171,11 +238,9 @@ pub(crate) enum Candidate {
 }
 
 pub(crate) struct Queues {
-    window: Ring,
-    probation: Ring,
-    protected: Ring,
-    /// Tickets handed out to admitted chunks (wrapping at 2^30).
-    admissions: u32,
+    handles: Handles,
+    /// Indexed by `Region`; the ring at `Region::None` stays empty.
+    rings: [Ring; 4],
 }
 
 struct Capacity {
@@ -196,52 +261,72 @@ impl Capacity {
 impl Queues {
     pub(crate) fn new() -> Self {
         Queues {
-            window: Ring::new(),
-            probation: Ring::new(),
-            protected: Ring::new(),
-            admissions: 0,
+            handles: Handles::new(),
+            rings: std::array::from_fn(|_| Ring::new()),
         }
     }
 
     /// Live entries queued.
     pub(crate) fn len(&self) -> u64 {
-        self.window.live + self.probation.live + self.protected.live
+        self.rings.iter().map(|r| r.live).sum()
+    }
+
+    /// Bytes held by the handle table and the rings.
+    pub(crate) fn bytes(&self) -> usize {
+        let slots: usize = self.rings.iter().map(|r| r.slots.capacity()).sum();
+        (self.handles.entries.capacity() + slots) * 8 + self.handles.free.capacity() * 4
     }
 
     /// Queues a chunk just taken for a new entry; `capacity` is the class's entry capacity.
     pub(crate) fn admit(&mut self, chunks: &impl ClassChunks, id: u32, capacity: u64) {
         chunks.references().take(id);
-        self.admissions = self.admissions.wrapping_add(1) & (u32::MAX >> REGION_BITS);
-        let mark = self.admissions << REGION_BITS | Region::Window as u32;
-        chunks.set_mark(id, mark);
-        self.window.push(chunks, id, mark);
+        let handle = self.handles.take(id, Region::Window);
+        chunks.set_handle(id, handle);
+        self.requeue(handle, Region::Window);
         let cap = Capacity::of(capacity);
         for _ in 0..WINDOW_STEPS_PER_ADMIT {
-            if self.window.live <= cap.window {
+            let window = &mut self.rings[Region::Window as usize];
+            if window.live <= cap.window {
                 break;
             }
-            let Some(head) = self.window.pop(chunks) else {
+            let Some(head) = window.pop(&self.handles) else {
                 break;
             };
-            let region = if chunks.references().take(head) {
-                Region::Window
-            } else {
-                Region::Probation
-            };
-            self.requeue(chunks, head, region);
+            let referenced = chunks.references().take(self.handles.chunk(head));
+            self.requeue(
+                head,
+                if referenced {
+                    Region::Window
+                } else {
+                    Region::Probation
+                },
+            );
         }
     }
 
     /// Forgets a chunk that is being freed, wherever it is queued.
     pub(crate) fn forget(&mut self, chunks: &impl ClassChunks, id: u32) {
-        let Some(mark) = chunks.mark(id) else { return };
-        match Region::of(mark) {
-            Region::Window => self.window.live -= 1,
-            Region::Probation => self.probation.live -= 1,
-            Region::Protected => self.protected.live -= 1,
-            Region::None => return,
+        let handle = chunks.handle(id);
+        if handle == 0 {
+            return;
         }
-        chunks.set_mark(id, Region::None as u32);
+        self.rings[self.handles.region(handle) as usize].live -= 1;
+        self.handles.release(handle);
+        chunks.set_handle(id, 0);
+    }
+
+    /// Gives the place of `old`'s entry in the queues to `new`, which replaces it: an update
+    /// counts as a use of the entry, not as a new one. `new` was admitted when it was taken.
+    pub(crate) fn inherit(&mut self, chunks: &impl ClassChunks, old: u32, new: u32) {
+        let handle = chunks.handle(old);
+        if handle == 0 {
+            return;
+        }
+        self.forget(chunks, new);
+        self.handles.set_chunk(handle, new);
+        chunks.set_handle(new, handle);
+        chunks.set_handle(old, 0);
+        chunks.references().touch(new);
     }
 
     /// The entry to evict next (still queued), or `None` when every queued chunk is being
@@ -260,65 +345,52 @@ impl Queues {
         while budget > 0 {
             budget -= 1;
             let region = self.region_to_examine(&busy)?;
-            let id = self.ring(region).pop(chunks)?;
+            let handle = self.rings[region as usize].pop(&self.handles)?;
+            let id = self.handles.chunk(handle);
             match examine(id) {
                 Candidate::BeingWritten => {
-                    self.requeue(chunks, id, region);
+                    self.requeue(handle, region);
                     busy[region as usize] += 1;
                     continue;
                 }
-                // Out of budget: every entry has had its second chance; settle for this one.
                 Candidate::Expired => {}
+                // Out of budget: every entry has had its second chance; settle for this one.
                 Candidate::Live if !chunks.references().take(id) || budget == 0 => {}
                 Candidate::Live => {
                     if region == Region::Probation {
-                        self.requeue(chunks, id, Region::Protected);
-                        if self.protected.live > cap.protected {
-                            if let Some(demoted) = self.protected.pop(chunks) {
-                                self.requeue(chunks, demoted, Region::Probation);
+                        self.requeue(handle, Region::Protected);
+                        let protected = &mut self.rings[Region::Protected as usize];
+                        if protected.live > cap.protected {
+                            if let Some(demoted) = protected.pop(&self.handles) {
+                                self.requeue(demoted, Region::Probation);
                             }
                         }
                     } else {
-                        self.requeue(chunks, id, region);
+                        self.requeue(handle, region);
                     }
                     continue;
                 }
             }
-            let mark = chunks
-                .mark(id)
-                .expect("a chunk just popped belongs to the class");
-            self.ring(region).unpop(id, mark);
+            self.rings[region as usize].unpop(&self.handles, handle);
+            // The next search starts at the entry behind this one.
+            if let Some(next) = self.rings[Region::Probation as usize].head_chunk(&self.handles) {
+                chunks.prefetch(next);
+            }
             return Some(id);
         }
         None
     }
 
-    /// Appends a chunk just popped to the ring of `region`, keeping its ticket.
-    fn requeue(&mut self, chunks: &impl ClassChunks, id: u32, region: Region) {
-        let old = chunks
-            .mark(id)
-            .expect("a chunk just popped belongs to the class");
-        let mark = old & !REGION_MASK | region as u32;
-        chunks.set_mark(id, mark);
-        self.ring(region).push(chunks, id, mark);
+    /// Appends a handle (new, or just popped) to the ring of `region`.
+    fn requeue(&mut self, handle: u32, region: Region) {
+        let slot = self.handles.set_region(handle, region);
+        self.rings[region as usize].push(&self.handles, slot);
     }
 
     /// Probation if it has live entries not all seen `busy`, else protected, else the window.
     fn region_to_examine(&self, busy: &[u64; 4]) -> Option<Region> {
-        [
-            (&self.probation, Region::Probation),
-            (&self.protected, Region::Protected),
-            (&self.window, Region::Window),
-        ]
-        .into_iter()
-        .find_map(|(ring, region)| (ring.live > busy[region as usize]).then_some(region))
-    }
-
-    fn ring(&mut self, region: Region) -> &mut Ring {
-        match region {
-            Region::Probation => &mut self.probation,
-            Region::Protected => &mut self.protected,
-            _ => &mut self.window,
-        }
+        [Region::Probation, Region::Protected, Region::Window]
+            .into_iter()
+            .find(|&region| self.rings[region as usize].live > busy[region as usize])
     }
 }
