@@ -4,8 +4,8 @@
 #   bash scripts/test.sh
 #
 # Needs a Rust toolchain (rustup) and, once the bindings land, Python 3 with pip and a C
-# compiler. Runs from the repository root whatever the current directory. The last lines
-# printed are cargo test's own summaries ("test result: ..."), which CI reads.
+# compiler. Runs from the repository root whatever the current directory. The last line
+# printed adds up every runner's results ("tests: N passed, N failed"), which CI reads.
 #
 # Every section runs even when an earlier one failed (and cargo runs every test binary, not
 # just those before the first failure), so one run reports every failure; the exit status
@@ -19,6 +19,13 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 status=0
+# Every test runner's output also goes to this log, so the totals can be added up at the end.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+logged() {
+    "$@" 2>&1 | tee -a "$log"
+    return "${PIPESTATUS[0]}"
+}
 
 # ---------------------------------------------------------------------------------------
 section "setup: Rust toolchain"
@@ -30,18 +37,23 @@ rustc --version
 # ---------------------------------------------------------------------------------------
 # C tests (libslabcache + include/slabcache.h): added with the C API.
 # Python tests (`import slabcache`): added with the Python binding.
-# They go above the Rust sections so that cargo test's summaries stay last.
+# Run them through `logged` so that the totals below count them.
 
 # ---------------------------------------------------------------------------------------
 section "Rust: unit, integration and doc tests (debug build, debug assertions on)"
-cargo test --workspace --no-fail-fast || status=1
+logged cargo test --workspace --no-fail-fast || status=1
 
 # ---------------------------------------------------------------------------------------
 if [ "${SLABCACHE_SKIP_RELEASE_TESTS:-0}" != "1" ]; then
     # Optimised code runs the concurrency tests at full speed, where races are likeliest.
     section "Rust: unit and integration tests (release build)"
-    cargo test --workspace --release --tests --no-fail-fast || status=1
+    logged cargo test --workspace --release --tests --no-fail-fast || status=1
 fi
 
-# Nothing is printed after this point: cargo test's summaries stay the last lines.
+# The last line: every runner's results added up ("N passed, N failed"), which CI reads.
+count() {
+    grep -Eo "^test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed" "$log" \
+        | awk -v field="$1" '{ n += $field } END { print n + 0 }'
+}
+echo "tests: $(count 4) passed, $(count 6) failed"
 exit "$status"
