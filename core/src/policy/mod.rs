@@ -17,22 +17,21 @@
 //!
 //! # Handles, and why rings and not linked lists
 //!
-//! Rings hold *handles*, not chunk ids. A handle is a slot of the class's handle table:
-//! `chunk id << 32 | generation << 2 | region`; the chunk stores its handle in its mark word.
-//! Because an entry is rewritten into a fresh chunk, a handle is what makes an entry's place in
-//! the queues survive its updates: an update of a key hands the old chunk's handle to the new
-//! chunk ([`Queues::inherit`]), one table write, and the entry keeps its position, as an update
-//! in an LRU would.
+//! Rings hold *handles*, not chunk ids. A handle is a slot of the class's handle table, which
+//! says which chunk holds the entry and which ring the handle is on; the chunk stores its
+//! handle in its mark word. Because an entry is rewritten into a fresh chunk, a handle is what
+//! makes an entry's place in the queues survive its updates: an update of a key hands the old
+//! chunk's handle to the new chunk ([`Queues::inherit`]), one table write, and the entry keeps
+//! its position, as an update in an LRU would.
 //!
 //! An intrusive doubly linked list makes every unlink touch two neighbouring chunks, cache
 //! misses scattered over the arena. Rings are appended and consumed at their ends only. An
 //! entry that leaves from the middle (removed, evicted, its page moved) is not searched for:
-//! its handle's generation moves on, which makes its ring slot stale, and stale slots are
-//! skipped at the head or dropped when a ring compacts (when it holds more than twice its live
-//! entries). A ring slot is `handle << 32 | generation << 2 | region` and is current while it
-//! matches the handle's table entry, so ring work reads the compact handle table, never a
-//! chunk, except the one chunk a victim search examines. Generations wrap after 2^30 reuses of
-//! one handle; a stale slot cannot live that long, since rings compact long before.
+//! its handle is marked dead where it is, and dead handles are dropped, and only then reused,
+//! when they reach a ring's head or when the ring compacts (when it holds more than twice its
+//! live entries). So every handle is in exactly one ring slot or on the free list, never both,
+//! and a slot needs no generation to be told from a reused handle. Ring work reads the compact
+//! handle table, never a chunk, except the one chunk a victim search examines.
 //!
 //! Every call does a bounded amount of work: `admit` moves at most a few window entries, and
 //! `next_victim` gives each queued entry at most one second chance before it settles.
@@ -46,10 +45,9 @@ use crate::sync::{AtomicU64, Ordering};
 /// Window entries examined per admission at most, so admission stays O(1).
 const WINDOW_STEPS_PER_ADMIT: usize = 4;
 const REGION_MASK: u64 = 0b11;
-const GENERATION_ONE: u64 = 1 << 2;
-const GENERATION_MASK: u64 = 0xffff_fffc;
 
-/// The ring an entry is on (the low bits of its handle's table entry).
+/// The ring a handle is on (the low bits of its table entry); `None` for a dead handle still
+/// in a ring slot, and for a free one.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Region {
     None = 0,
@@ -120,8 +118,8 @@ impl References {
     }
 }
 
-/// A class's handles: `chunk id << 32 | generation << 2 | region` each. Handle 0 is never
-/// used, so that a chunk's mark word of 0 means "no handle".
+/// A class's handles: `chunk id << 32 | region` each. Handle 0 is never used, so that a
+/// chunk's mark word of 0 means "no handle".
 struct Handles {
     entries: Vec<u64>,
     free: Vec<u32>,
@@ -135,21 +133,13 @@ impl Handles {
         }
     }
 
-    fn take(&mut self, id: u32, region: Region) -> u32 {
+    fn take(&mut self, id: u32) -> u32 {
         let handle = self.free.pop().unwrap_or_else(|| {
             self.entries.push(0);
             (self.entries.len() - 1) as u32
         });
-        let generation = self.entries[handle as usize] & GENERATION_MASK;
-        self.entries[handle as usize] = u64::from(id) << 32 | generation | region as u64;
+        self.entries[handle as usize] = u64::from(id) << 32;
         handle
-    }
-
-    /// Frees a handle; its generation moves on, so every ring slot of it goes stale.
-    fn release(&mut self, handle: u32) {
-        let entry = &mut self.entries[handle as usize];
-        *entry = (*entry & GENERATION_MASK).wrapping_add(GENERATION_ONE) & GENERATION_MASK;
-        self.free.push(handle);
     }
 
     fn chunk(&self, handle: u32) -> u32 {
@@ -160,30 +150,29 @@ impl Handles {
         Region::of(self.entries[handle as usize])
     }
 
-    /// Moves the handle to `region`, returning the ring slot that now names it.
-    fn set_region(&mut self, handle: u32, region: Region) -> u64 {
+    fn set_region(&mut self, handle: u32, region: Region) {
         let entry = &mut self.entries[handle as usize];
         *entry = *entry & !REGION_MASK | region as u64;
-        self.slot(handle)
     }
 
     fn set_chunk(&mut self, handle: u32, id: u32) {
         let entry = &mut self.entries[handle as usize];
-        *entry = *entry & 0xffff_ffff | u64::from(id) << 32;
+        *entry = *entry & REGION_MASK | u64::from(id) << 32;
     }
 
-    fn slot(&self, handle: u32) -> u64 {
-        u64::from(handle) << 32 | self.entries[handle as usize] & 0xffff_ffff
-    }
-
-    fn is_current(&self, slot: u64) -> bool {
-        self.slot((slot >> 32) as u32) == slot
+    /// Whether a handle taken off a ring is dead; a dead one goes back to the free list.
+    fn reclaim_if_dead(&mut self, handle: u32) -> bool {
+        let dead = self.region(handle) == Region::None;
+        if dead {
+            self.free.push(handle);
+        }
+        dead
     }
 }
 
-/// A FIFO of handle slots; `live` counts the current ones.
+/// A FIFO of handles; `live` counts those not dead.
 struct Ring {
-    slots: VecDeque<u64>,
+    slots: VecDeque<u32>,
     live: u64,
 }
 
@@ -195,36 +184,34 @@ impl Ring {
         }
     }
 
-    fn push(&mut self, handles: &Handles, slot: u64) {
+    fn push(&mut self, handles: &mut Handles, handle: u32) {
         if self.slots.len() as u64 > 2 * self.live + 64 {
-            self.slots.retain(|&s| handles.is_current(s));
+            self.slots.retain(|&h| !handles.reclaim_if_dead(h));
         }
-        self.slots.push_back(slot);
+        self.slots.push_back(handle);
         self.live += 1;
     }
 
-    /// Takes the first current slot off the ring (dropping stale ones), returning its handle.
-    fn pop(&mut self, handles: &Handles) -> Option<u32> {
-        while let Some(slot) = self.slots.pop_front() {
-            if handles.is_current(slot) {
+    /// Takes the first live handle off the ring, reclaiming dead ones on the way.
+    fn pop(&mut self, handles: &mut Handles) -> Option<u32> {
+        while let Some(handle) = self.slots.pop_front() {
+            if !handles.reclaim_if_dead(handle) {
                 self.live -= 1;
-                return Some((slot >> 32) as u32);
+                return Some(handle);
             }
         }
         None
     }
 
     /// Puts back a handle just popped, at the head.
-    fn unpop(&mut self, handles: &Handles, handle: u32) {
-        self.slots.push_front(handles.slot(handle));
+    fn unpop(&mut self, handle: u32) {
+        self.slots.push_front(handle);
         self.live += 1;
     }
 
     /// The chunk the next `pop` will most likely return.
     fn head_chunk(&self, handles: &Handles) -> Option<u32> {
-        self.slots
-            .front()
-            .map(|&slot| handles.chunk((slot >> 32) as u32))
+        self.slots.front().map(|&handle| handles.chunk(handle))
     }
 }
 
@@ -274,13 +261,13 @@ impl Queues {
     /// Bytes held by the handle table and the rings.
     pub(crate) fn bytes(&self) -> usize {
         let slots: usize = self.rings.iter().map(|r| r.slots.capacity()).sum();
-        (self.handles.entries.capacity() + slots) * 8 + self.handles.free.capacity() * 4
+        self.handles.entries.capacity() * 8 + (slots + self.handles.free.capacity()) * 4
     }
 
     /// Queues a chunk just taken for a new entry; `capacity` is the class's entry capacity.
     pub(crate) fn admit(&mut self, chunks: &impl ClassChunks, id: u32, capacity: u64) {
         chunks.references().take(id);
-        let handle = self.handles.take(id, Region::Window);
+        let handle = self.handles.take(id);
         chunks.set_handle(id, handle);
         self.requeue(handle, Region::Window);
         let cap = Capacity::of(capacity);
@@ -289,7 +276,7 @@ impl Queues {
             if window.live <= cap.window {
                 break;
             }
-            let Some(head) = window.pop(&self.handles) else {
+            let Some(head) = window.pop(&mut self.handles) else {
                 break;
             };
             let referenced = chunks.references().take(self.handles.chunk(head));
@@ -311,7 +298,7 @@ impl Queues {
             return;
         }
         self.rings[self.handles.region(handle) as usize].live -= 1;
-        self.handles.release(handle);
+        self.handles.set_region(handle, Region::None);
         chunks.set_handle(id, 0);
     }
 
@@ -345,7 +332,7 @@ impl Queues {
         while budget > 0 {
             budget -= 1;
             let region = self.region_to_examine(&busy)?;
-            let handle = self.rings[region as usize].pop(&self.handles)?;
+            let handle = self.rings[region as usize].pop(&mut self.handles)?;
             let id = self.handles.chunk(handle);
             match examine(id) {
                 Candidate::BeingWritten => {
@@ -361,7 +348,7 @@ impl Queues {
                         self.requeue(handle, Region::Protected);
                         let protected = &mut self.rings[Region::Protected as usize];
                         if protected.live > cap.protected {
-                            if let Some(demoted) = protected.pop(&self.handles) {
+                            if let Some(demoted) = protected.pop(&mut self.handles) {
                                 self.requeue(demoted, Region::Probation);
                             }
                         }
@@ -371,7 +358,7 @@ impl Queues {
                     continue;
                 }
             }
-            self.rings[region as usize].unpop(&self.handles, handle);
+            self.rings[region as usize].unpop(handle);
             // The next search starts at the entry behind this one.
             if let Some(next) = self.rings[Region::Probation as usize].head_chunk(&self.handles) {
                 chunks.prefetch(next);
@@ -383,8 +370,8 @@ impl Queues {
 
     /// Appends a handle (new, or just popped) to the ring of `region`.
     fn requeue(&mut self, handle: u32, region: Region) {
-        let slot = self.handles.set_region(handle, region);
-        self.rings[region as usize].push(&self.handles, slot);
+        self.handles.set_region(handle, region);
+        self.rings[region as usize].push(&mut self.handles, handle);
     }
 
     /// Probation if it has live entries not all seen `busy`, else protected, else the window.
@@ -392,5 +379,197 @@ impl Queues {
         [Region::Probation, Region::Protected, Region::Window]
             .into_iter()
             .find(|&region| self.rings[region as usize].live > busy[region as usize])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    /// Chunk marks in a map, and reference bits for ids below 1024.
+    struct FakeChunks {
+        marks: RefCell<HashMap<u32, u32>>,
+        references: References,
+    }
+
+    impl FakeChunks {
+        fn new() -> Self {
+            FakeChunks {
+                marks: RefCell::default(),
+                references: References::new(1024),
+            }
+        }
+    }
+
+    impl ClassChunks for FakeChunks {
+        fn handle(&self, id: u32) -> u32 {
+            self.marks.borrow().get(&id).copied().unwrap_or(0)
+        }
+        fn set_handle(&self, id: u32, handle: u32) {
+            self.marks.borrow_mut().insert(id, handle);
+        }
+        fn references(&self) -> &References {
+            &self.references
+        }
+        fn prefetch(&self, _id: u32) {}
+    }
+
+    const CAPACITY: u64 = 100;
+
+    fn victim(queues: &mut Queues, chunks: &FakeChunks) -> Option<u32> {
+        queues.next_victim(chunks, CAPACITY, |_| Candidate::Live)
+    }
+
+    /// Evicts `id` as the cache would: the victim's chunk is freed.
+    fn evict(queues: &mut Queues, chunks: &FakeChunks, id: u32) {
+        queues.forget(chunks, id);
+    }
+
+    #[test]
+    fn unreferenced_entries_leave_in_insertion_order() {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        for id in 0..10 {
+            queues.admit(&chunks, id, CAPACITY);
+        }
+        assert_eq!(queues.len(), 10);
+        for expected in 0..10 {
+            let id = victim(&mut queues, &chunks).unwrap();
+            assert_eq!(id, expected);
+            evict(&mut queues, &chunks, id);
+        }
+        assert_eq!((queues.len(), victim(&mut queues, &chunks)), (0, None));
+    }
+
+    #[test]
+    fn a_referenced_entry_gets_a_second_chance() {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        for id in 0..5 {
+            queues.admit(&chunks, id, CAPACITY);
+        }
+        chunks.references.touch(0);
+        let first = victim(&mut queues, &chunks).unwrap();
+        assert_eq!(first, 1, "0 was referenced, so 1 leaves first");
+        evict(&mut queues, &chunks, first);
+        // 0 is now protected. When probation runs dry the victim comes from protected before
+        // the window, as in Caffeine: the window's newest entries are the last to go.
+        let order: Vec<u32> = std::iter::from_fn(|| {
+            let id = victim(&mut queues, &chunks)?;
+            evict(&mut queues, &chunks, id);
+            Some(id)
+        })
+        .collect();
+        assert_eq!(order, vec![2, 3, 0, 4]);
+    }
+
+    #[test]
+    fn forgotten_entries_are_never_victims() {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        for id in 0..6 {
+            queues.admit(&chunks, id, CAPACITY);
+        }
+        for id in [0, 2, 4] {
+            queues.forget(&chunks, id);
+        }
+        assert_eq!(queues.len(), 3);
+        let order: Vec<u32> = std::iter::from_fn(|| {
+            let id = victim(&mut queues, &chunks)?;
+            evict(&mut queues, &chunks, id);
+            Some(id)
+        })
+        .collect();
+        assert_eq!(order, vec![1, 3, 5]);
+    }
+
+    #[test]
+    fn an_update_keeps_the_entry_place() {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        for id in 0..4 {
+            queues.admit(&chunks, id, CAPACITY);
+        }
+        // Entry in chunk 0 is rewritten into chunk 100, which was admitted when taken.
+        queues.admit(&chunks, 100, CAPACITY);
+        queues.inherit(&chunks, 0, 100);
+        queues.forget(&chunks, 0);
+        assert_eq!(queues.len(), 4);
+        // An update counts as a use: 100 gets a second chance, then leaves last.
+        let order: Vec<u32> = std::iter::from_fn(|| {
+            let id = victim(&mut queues, &chunks)?;
+            evict(&mut queues, &chunks, id);
+            Some(id)
+        })
+        .collect();
+        assert_eq!(order, vec![1, 2, 3, 100]);
+    }
+
+    #[test]
+    fn entries_being_written_are_passed_over() {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        for id in 0..3 {
+            queues.admit(&chunks, id, CAPACITY);
+        }
+        let busy = |id| {
+            if id == 0 {
+                Candidate::BeingWritten
+            } else {
+                Candidate::Live
+            }
+        };
+        assert_eq!(queues.next_victim(&chunks, CAPACITY, busy), Some(1));
+        let all_busy = |_| Candidate::BeingWritten;
+        assert_eq!(queues.next_victim(&chunks, CAPACITY, all_busy), None);
+    }
+
+    #[test]
+    fn an_expired_head_leaves_whatever_its_bit() {
+        let setup = || {
+            let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+            for id in 0..3 {
+                queues.admit(&chunks, id, CAPACITY);
+            }
+            chunks.references.touch(0);
+            (queues, chunks)
+        };
+        // Probation holds 0 then 1, and 0 is referenced: alive, it is promoted and 1 leaves...
+        let (mut queues, chunks) = setup();
+        assert_eq!(
+            queues.next_victim(&chunks, CAPACITY, |_| Candidate::Live),
+            Some(1)
+        );
+        // ...expired, it leaves at once.
+        let (mut queues, chunks) = setup();
+        let examine = |id| {
+            if id == 0 {
+                Candidate::Expired
+            } else {
+                Candidate::Live
+            }
+        };
+        assert_eq!(queues.next_victim(&chunks, CAPACITY, examine), Some(0));
+    }
+
+    #[test]
+    fn dead_handles_are_reused_only_after_leaving_their_ring() {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        // Churn: admit and forget many entries without any eviction; the rings must not grow
+        // without bound and the handle table must stay near the live count.
+        for round in 0..10_000u32 {
+            queues.admit(&chunks, round % 1000, CAPACITY);
+            if round >= 10 {
+                queues.forget(&chunks, (round - 10) % 1000);
+            }
+        }
+        assert_eq!(queues.len(), 10);
+        let slots: usize = queues.rings.iter().map(|r| r.slots.len()).sum();
+        assert!(
+            slots <= 3 * 10 + 3 * 64 + 8,
+            "{slots} ring slots for 10 live entries"
+        );
+        assert!(
+            queues.handles.entries.len() < 300,
+            "{} handles",
+            queues.handles.entries.len()
+        );
     }
 }
