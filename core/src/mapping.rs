@@ -4,9 +4,14 @@
 //! anonymously gives memory the OS zero-fills and commits lazily, page by page as it is first
 //! written, and lets us ask for transparent huge pages: one TLB entry per 2 MiB instead of per
 //! 4 KiB, which matters when every lookup lands on a random cache line of a gigabyte.
+//!
+//! Under `cfg(slabcache_loom)` the atomics are loom's, which are not plain integers in memory,
+//! so the table is an ordinary boxed slice of default values instead.
 
+#[cfg(not(slabcache_loom))]
 use std::marker::PhantomData;
 
+#[cfg(not(slabcache_loom))]
 use memmap2::{Advice, MmapMut};
 
 /// Types for which all-zero bytes are a valid value that may be shared across threads by
@@ -21,6 +26,7 @@ pub(crate) unsafe trait Zeroable: Sync {}
 unsafe impl Zeroable for crate::sync::AtomicU64 {}
 
 /// `len` zero-initialised `T`s in an anonymous mapping.
+#[cfg(not(slabcache_loom))]
 pub(crate) struct ZeroedMap<T: Zeroable> {
     /// Owns the mapping; all access goes through `ptr`.
     _map: MmapMut,
@@ -30,10 +36,13 @@ pub(crate) struct ZeroedMap<T: Zeroable> {
 }
 
 // SAFETY: the mapping is owned and only ever accessed as `&[T]`, and `T: Sync`.
+#[cfg(not(slabcache_loom))]
 unsafe impl<T: Zeroable> Send for ZeroedMap<T> {}
 // SAFETY: as above.
+#[cfg(not(slabcache_loom))]
 unsafe impl<T: Zeroable> Sync for ZeroedMap<T> {}
 
+#[cfg(not(slabcache_loom))]
 impl<T: Zeroable> ZeroedMap<T> {
     pub(crate) fn new(len: usize) -> std::io::Result<Self> {
         let bytes = len
@@ -63,5 +72,28 @@ impl<T: Zeroable> ZeroedMap<T> {
 
     pub(crate) fn bytes(&self) -> usize {
         self.len * std::mem::size_of::<T>()
+    }
+}
+
+/// `len` default (zero) `T`s, for loom's models.
+#[cfg(slabcache_loom)]
+pub(crate) struct ZeroedMap<T: Zeroable> {
+    items: Box<[T]>,
+}
+
+#[cfg(slabcache_loom)]
+impl<T: Zeroable + Default> ZeroedMap<T> {
+    pub(crate) fn new(len: usize) -> std::io::Result<Self> {
+        Ok(ZeroedMap {
+            items: (0..len).map(|_| T::default()).collect(),
+        })
+    }
+
+    pub(crate) fn as_slice(&self) -> &[T] {
+        &self.items
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.items.len() * std::mem::size_of::<T>()
     }
 }

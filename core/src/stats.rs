@@ -5,9 +5,9 @@
 //! writing. A snapshot sums the stripes; under concurrent traffic it is a consistent-enough
 //! view (each counter exact, the set of counters not taken at one instant).
 
-use std::cell::Cell;
+use std::hash::{Hash, Hasher};
 
-use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Ordering};
+use crate::sync::{AtomicU64, CachePadded, Ordering};
 
 /// The events the cache counts.
 #[derive(Clone, Copy)]
@@ -31,10 +31,13 @@ pub(crate) struct Counters {
     stripes: Box<[CachePadded<[AtomicU64; COUNTERS]>]>,
 }
 
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    static STRIPE: Cell<usize> = Cell::new(NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % STRIPES);
+    /// This thread's stripe: a hash of its id, so threads spread over the stripes.
+    static STRIPE: usize = {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::thread::current().id().hash(&mut hasher);
+        hasher.finish() as usize % STRIPES
+    };
 }
 
 impl Counters {
@@ -48,7 +51,7 @@ impl Counters {
 
     #[inline]
     pub(crate) fn add(&self, counter: Counter, n: u64) {
-        let stripe = STRIPE.with(Cell::get);
+        let stripe = STRIPE.with(|s| *s);
         self.stripes[stripe].0[counter as usize].fetch_add(n, Ordering::Relaxed);
     }
 

@@ -5,14 +5,12 @@
 //! uses them. Nothing else in the crate may import `std::sync::atomic` directly.
 
 #[cfg(not(slabcache_loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 #[cfg(not(slabcache_loom))]
 pub(crate) use std::sync::{Mutex, MutexGuard};
 
 #[cfg(slabcache_loom)]
-pub(crate) use loom::sync::atomic::{
-    fence, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
-};
+pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 #[cfg(slabcache_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
