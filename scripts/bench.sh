@@ -22,18 +22,22 @@ section "median time per operation"
 cargo metadata --format-version 1 --no-deps | python3 -c '
 import json, pathlib, sys
 target = pathlib.Path(json.load(sys.stdin)["target_directory"])
-root = target / "criterion" / "engine"
+root = target / "criterion"
 order = ["get_hit_vec", "get_hit_into", "get_miss", "insert_update", "compare_and_swap"]
-rank = lambda p: (order.index(p.parent.parent.name) if p.parent.parent.name in order else len(order), str(p))
+patterns = ["engine_hot-1k", "engine_zipf-0.99", "engine_uniform"]
+def rank(p):
+    bench, group = p.parent.parent.name, p.parent.parent.parent.name
+    return (patterns.index(group) if group in patterns else len(patterns),
+            order.index(bench) if bench in order else len(order), str(p))
 rows = []
-for est in sorted(root.glob("*/new/estimates.json"), key=rank):
+for est in sorted(root.glob("engine_*/*/new/estimates.json"), key=rank):
     median = json.loads(est.read_text())["median"]
     lo = median["confidence_interval"]["lower_bound"]
     hi = median["confidence_interval"]["upper_bound"]
-    rows.append((est.parent.parent.name, median["point_estimate"], lo, hi))
+    group = est.parent.parent.parent.name.removeprefix("engine_")
+    rows.append((group, est.parent.parent.name, median["point_estimate"], lo, hi))
 if not rows:
     sys.exit("no estimates found under %s" % root)
-print("%-20s %12s   %s" % ("bench", "median ns", "95% interval"))
-for name, point, lo, hi in rows:
-    print("%-20s %12.1f   [%.1f, %.1f]" % (name, point, lo, hi))
-'
+print("%-11s %-18s %12s   %s" % ("access", "bench", "median ns", "95% interval"))
+for group, name, point, lo, hi in rows:
+    print("%-11s %-18s %12.1f   [%.1f, %.1f]" % (group, name, point, lo, hi))'

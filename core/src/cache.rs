@@ -58,7 +58,9 @@ impl CacheBuilder {
         self
     }
 
-    /// An optional bound on the number of entries.
+    /// An optional bound on the number of entries. It also sizes the index (about 13 bytes
+    /// per entry); without it the index is sized for `max_bytes / 256` entries, and more still
+    /// fit, in overflow buckets, a little slower to reach.
     pub fn max_entries(mut self, entries: u64) -> Self {
         self.max_entries = Some(entries);
         self
