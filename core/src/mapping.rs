@@ -63,10 +63,9 @@ impl<T: Zeroable> ZeroedMap<T> {
 
     #[inline]
     pub(crate) fn as_slice(&self) -> &[T] {
-        // SAFETY: the mapping holds at least `len * size_of::<T>()` bytes, is page-aligned (so
-        // aligned for `T`, checked in `new`), zero-filled by the OS (a valid `T` by `Zeroable`)
-        // and lives as long as `self`; it is only ever accessed through shared references to
-        // `T`, whose interior mutability is atomic.
+        // The mapping holds `len` `T`s' worth of bytes, lives as long as `self`, and is only
+        // accessed through shared references to `T`, whose interior mutability is atomic.
+        // SAFETY: page-aligned (checked in `new`), zero-filled: a valid `T` by `Zeroable`.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 

@@ -427,6 +427,16 @@ mod tests {
         queues.forget(chunks, id);
     }
 
+    /// Evicts victims until none is left, returning them in order.
+    fn evict_all(queues: &mut Queues, chunks: &FakeChunks) -> Vec<u32> {
+        std::iter::from_fn(|| {
+            let id = victim(queues, chunks)?;
+            evict(queues, chunks, id);
+            Some(id)
+        })
+        .collect()
+    }
+
     #[test]
     fn unreferenced_entries_leave_in_insertion_order() {
         let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
@@ -454,12 +464,7 @@ mod tests {
         evict(&mut queues, &chunks, first);
         // 0 is now protected. When probation runs dry the victim comes from protected before
         // the window, as in Caffeine: the window's newest entries are the last to go.
-        let order: Vec<u32> = std::iter::from_fn(|| {
-            let id = victim(&mut queues, &chunks)?;
-            evict(&mut queues, &chunks, id);
-            Some(id)
-        })
-        .collect();
+        let order = evict_all(&mut queues, &chunks);
         assert_eq!(order, vec![2, 3, 0, 4]);
     }
 
@@ -473,12 +478,7 @@ mod tests {
             queues.forget(&chunks, id);
         }
         assert_eq!(queues.len(), 3);
-        let order: Vec<u32> = std::iter::from_fn(|| {
-            let id = victim(&mut queues, &chunks)?;
-            evict(&mut queues, &chunks, id);
-            Some(id)
-        })
-        .collect();
+        let order = evict_all(&mut queues, &chunks);
         assert_eq!(order, vec![1, 3, 5]);
     }
 
@@ -494,12 +494,7 @@ mod tests {
         queues.forget(&chunks, 0);
         assert_eq!(queues.len(), 4);
         // An update counts as a use: 100 gets a second chance, then leaves last.
-        let order: Vec<u32> = std::iter::from_fn(|| {
-            let id = victim(&mut queues, &chunks)?;
-            evict(&mut queues, &chunks, id);
-            Some(id)
-        })
-        .collect();
+        let order = evict_all(&mut queues, &chunks);
         assert_eq!(order, vec![1, 2, 3, 100]);
     }
 
