@@ -417,7 +417,7 @@ impl Cache {
                 Probe::Hit(head) if now.expired(head.deadline) => return Some(None),
                 Probe::Hit(head) => {
                     if out.is_some() {
-                        self.slab.touch(id);
+                        self.slab.record_hit(id, hash.value());
                     }
                     return Some(Version::new(head.version));
                 }
@@ -492,7 +492,7 @@ impl Cache {
             .slab
             .class_for(chunk::bytes_needed(key.len(), value.len()))
             .expect("sizes within limits fit the largest class");
-        let id = self.slab.allocate(class, self, &now);
+        let id = self.slab.allocate(class, hash.value(), self, &now);
         let fresh = self.slab.chunk(id);
         fresh.fill(key, value, self.ttl.deadline(&now, ttl));
         loop {

@@ -51,6 +51,11 @@ impl KeyHash {
         self.0 >> 48
     }
 
+    /// The hash itself (the eviction policy's key for frequency counts).
+    pub(crate) fn value(self) -> u64 {
+        self.0
+    }
+
     /// A value in `0..n` (`n` a power of two) that is the same for every write of one key.
     pub(crate) fn stripe(self, n: usize) -> usize {
         self.0 as usize & (n - 1)

@@ -28,7 +28,7 @@
 
 use crate::arena::{Arena, Layout};
 use crate::chunk::{self, Chunk, EntryHead};
-use crate::policy::{Candidate, ClassChunks, Queues, References};
+use crate::policy::{Candidate, ClassChunks, Queues, ReadBuffer, References};
 use crate::rng;
 use crate::sync::{self, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::ttl::Now;
@@ -89,8 +89,10 @@ pub(crate) struct Slab {
     demand_total: AtomicU64,
     /// Chunks not free, per page (changed under the owning class's lock).
     page_live: Box<[AtomicU32]>,
-    /// The policy's per-chunk-id reference bits.
+    /// The policy's per-chunk-id reference bits, and per class, hits on their way to its
+    /// frequency sketch.
     references: References,
+    read_buffers: Box<[ReadBuffer]>,
     index_bits: u32,
     entry_limit: u64,
 }
@@ -136,6 +138,7 @@ impl Slab {
             demand_total: AtomicU64::new(0),
             page_live: (0..page_count).map(|_| AtomicU32::new(0)).collect(),
             references: References::new((page_count as usize) << index_bits),
+            read_buffers: (0..class_count).map(|_| ReadBuffer::new()).collect(),
             classes: classes.into(),
             index_bits,
             entry_limit,
@@ -206,10 +209,24 @@ impl Slab {
         ClassView { slab: self }
     }
 
-    /// Records a hit on chunk `id` for the eviction policy.
+    /// Records a hit on chunk `id`, whose key has hash `hash`, for the eviction policy. When
+    /// the hit fills its read buffer and the class lock is free, drains the buffer into the
+    /// class's sketch; a reader never waits for that.
     #[inline]
-    pub(crate) fn touch(&self, id: u32) {
+    pub(crate) fn record_hit(&self, id: u32, hash: u64) {
         self.references.touch(id);
+        let Some(class) = self.arena.layout(self.page_of(id)).class() else {
+            return;
+        };
+        if self.read_buffers[class].record(hash) {
+            if let Some(mut state) = sync::try_lock(&self.states[class]) {
+                self.drain_hits(&mut state, class);
+            }
+        }
+    }
+
+    fn drain_hits(&self, state: &mut ClassState, class: usize) {
+        self.read_buffers[class].drain(|hash| state.queues.record_hit(hash));
     }
 
     /// Chunk `id` of a page whose layout cannot change meanwhile: the caller holds the lock of
@@ -221,12 +238,19 @@ impl Slab {
         }
     }
 
-    /// Takes a chunk of `class` for a new entry and starts its write; it is queued at once, so
-    /// it is never unaccounted for. Evicts, reaps or moves a page when the class has no free
+    /// Takes a chunk of `class` for a new entry whose key has hash `hash`, and starts its
+    /// write; it is queued at once, so it is never unaccounted for. Evicts, reaps or moves a page when the class has no free
     /// chunk. `now` is the clock reading for expiry decisions.
-    pub(crate) fn allocate(&self, class: usize, unpub: &dyn Unpublish, now: &Now<'_>) -> u32 {
+    pub(crate) fn allocate(
+        &self,
+        class: usize,
+        hash: u64,
+        unpub: &dyn Unpublish,
+        now: &Now<'_>,
+    ) -> u32 {
         self.note_demand(class);
         let mut state = sync::lock(&self.states[class]);
+        self.drain_hits(&mut state, class);
         let mut round = 0;
         loop {
             if let Some(id) = state.free.pop() {
@@ -236,7 +260,7 @@ impl Slab {
                 }
                 self.chunk(id).begin_write();
                 let capacity = self.capacity(class, &state);
-                state.queues.admit(&self.view(), id, capacity);
+                state.queues.admit(&self.view(), id, hash, capacity);
                 return id;
             }
             if let Some(page) = self.arena.take_fresh_page() {

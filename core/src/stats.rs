@@ -5,9 +5,7 @@
 //! writing. A snapshot sums the stripes; under concurrent traffic it is a consistent-enough
 //! view (each counter exact, the set of counters not taken at one instant).
 
-use std::hash::{Hash, Hasher};
-
-use crate::sync::{AtomicU64, CachePadded, Ordering};
+use crate::sync::{self, AtomicU64, CachePadded, Ordering};
 
 /// The events the cache counts.
 #[derive(Clone, Copy)]
@@ -31,15 +29,6 @@ pub(crate) struct Counters {
     stripes: Box<[CachePadded<[AtomicU64; COUNTERS]>]>,
 }
 
-thread_local! {
-    /// This thread's stripe: a hash of its id, so threads spread over the stripes.
-    static STRIPE: usize = {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        std::thread::current().id().hash(&mut hasher);
-        hasher.finish() as usize % STRIPES
-    };
-}
-
 impl Counters {
     pub(crate) fn new() -> Self {
         Counters {
@@ -51,7 +40,7 @@ impl Counters {
 
     #[inline]
     pub(crate) fn add(&self, counter: Counter, n: u64) {
-        let stripe = STRIPE.with(|s| *s);
+        let stripe = sync::thread_stripe() % STRIPES;
         self.stripes[stripe].0[counter as usize].fetch_add(n, Ordering::Relaxed);
     }
 

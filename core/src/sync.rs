@@ -34,6 +34,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Locks a mutex if it is free right now (ignoring poison, as [`lock`] does).
+#[inline]
+pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(guard) => Some(guard),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// Pads a value to its own cache line so that counters written by different threads never
 /// share one (false sharing would turn every hit into cross-core traffic).
 #[repr(align(128))]
@@ -45,4 +55,21 @@ impl<T> std::ops::Deref for CachePadded<T> {
     fn deref(&self) -> &T {
         &self.0
     }
+}
+
+thread_local! {
+    /// A hash of this thread's id: spreads threads over striped structures.
+    static THREAD_STRIPE: usize = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::thread::current().id().hash(&mut hasher);
+        hasher.finish() as usize
+    };
+}
+
+/// A number fixed for the calling thread and spread across threads, for picking stripes
+/// (`thread_stripe() % stripes`) so that threads mostly write different cache lines.
+#[inline]
+pub(crate) fn thread_stripe() -> usize {
+    THREAD_STRIPE.with(|s| *s)
 }

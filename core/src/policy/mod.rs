@@ -38,13 +38,27 @@
 //! The admission duel between the window's candidate and probation's victim plugs in between
 //! the window's overflow and probation's tail.
 
+mod buffer;
+mod climber;
+mod sketch;
+
 use std::collections::VecDeque;
 
+pub(crate) use buffer::ReadBuffer;
+use climber::Climber;
+use sketch::Sketch;
+
+use crate::rng;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Window entries examined per admission at most, so admission stays O(1).
 const WINDOW_STEPS_PER_ADMIT: usize = 4;
 const REGION_MASK: u64 = 0b11;
+/// The bits of a key hash kept in a handle (30 of them, above the region).
+const HASH_MASK: u64 = 0xffff_fffc;
+/// A candidate this frequent that loses the duel still gets in 1 time in 128, so that an
+/// attacker who inflates the victims' counters cannot lock new keys out.
+const WARM_CANDIDATE: u8 = 6;
 
 /// The ring a handle is on (the low bits of its table entry); `None` for a dead handle still
 /// in a ring slot, and for a free one.
@@ -118,8 +132,9 @@ impl References {
     }
 }
 
-/// A class's handles: `chunk id << 32 | region` each. Handle 0 is never used, so that a
-/// chunk's mark word of 0 means "no handle".
+/// A class's handles: `chunk id << 32 | key hash (30 bits) << 2 | region` each. The hash is
+/// the sketch's key for the entry, kept here so that the admission duel reads no chunk.
+/// Handle 0 is never used, so that a chunk's mark word of 0 means "no handle".
 struct Handles {
     entries: Vec<u64>,
     free: Vec<u32>,
@@ -133,17 +148,21 @@ impl Handles {
         }
     }
 
-    fn take(&mut self, id: u32) -> u32 {
+    fn take(&mut self, id: u32, hash: u64) -> u32 {
         let handle = self.free.pop().unwrap_or_else(|| {
             self.entries.push(0);
             (self.entries.len() - 1) as u32
         });
-        self.entries[handle as usize] = u64::from(id) << 32;
+        self.entries[handle as usize] = u64::from(id) << 32 | (hash & HASH_MASK);
         handle
     }
 
     fn chunk(&self, handle: u32) -> u32 {
         (self.entries[handle as usize] >> 32) as u32
+    }
+
+    fn hash(&self, handle: u32) -> u64 {
+        self.entries[handle as usize] & HASH_MASK
     }
 
     fn region(&self, handle: u32) -> Region {
@@ -157,7 +176,7 @@ impl Handles {
 
     fn set_chunk(&mut self, handle: u32, id: u32) {
         let entry = &mut self.entries[handle as usize];
-        *entry = *entry & REGION_MASK | u64::from(id) << 32;
+        *entry = *entry & 0xffff_ffff | u64::from(id) << 32;
     }
 
     /// Whether a handle taken off a ring is dead; a dead one goes back to the free list.
@@ -228,19 +247,26 @@ pub(crate) struct Queues {
     handles: Handles,
     /// Indexed by `Region`; the ring at `Region::None` stays empty.
     rings: [Ring; 4],
+    sketch: Sketch,
+    climber: Climber,
+    /// The window's share of capacity, set by the climber.
+    window: f64,
 }
 
 struct Capacity {
     window: u64,
+    main: u64,
     protected: u64,
 }
 
 impl Capacity {
-    fn of(entries: u64) -> Capacity {
-        let window = (entries / 100).max(1);
+    fn of(entries: u64, window: f64) -> Capacity {
+        let window = ((entries as f64 * window) as u64).max(1);
+        let main = entries.saturating_sub(window);
         Capacity {
             window,
-            protected: entries.saturating_sub(window) * 8 / 10,
+            main,
+            protected: main * 8 / 10,
         }
     }
 }
@@ -250,6 +276,9 @@ impl Queues {
         Queues {
             handles: Handles::new(),
             rings: std::array::from_fn(|_| Ring::new()),
+            sketch: Sketch::new(0),
+            climber: Climber::new(),
+            window: climber::INITIAL_WINDOW,
         }
     }
 
@@ -258,25 +287,40 @@ impl Queues {
         self.rings.iter().map(|r| r.live).sum()
     }
 
-    /// Bytes held by the handle table and the rings.
+    /// Bytes held by the handle table, the rings and the sketch.
     pub(crate) fn bytes(&self) -> usize {
         let slots: usize = self.rings.iter().map(|r| r.slots.capacity()).sum();
-        self.handles.entries.capacity() * 8 + (slots + self.handles.free.capacity()) * 4
+        self.handles.entries.capacity() * 8
+            + (slots + self.handles.free.capacity()) * 4
+            + self.sketch.bytes()
     }
 
-    /// Queues a chunk just taken for a new entry; `capacity` is the class's entry capacity.
-    pub(crate) fn admit(&mut self, chunks: &impl ClassChunks, id: u32, capacity: u64) {
+    /// Counts a hit on the key with this hash (drained from a read buffer).
+    pub(crate) fn record_hit(&mut self, hash: u64) {
+        self.sketch.increment(hash & HASH_MASK);
+        self.climber.hit();
+    }
+
+    /// Queues a chunk just taken for a new entry with key hash `hash`; `capacity` is the
+    /// class's entry capacity. A new entry is a miss of its key, counted as a request.
+    pub(crate) fn admit(&mut self, chunks: &impl ClassChunks, id: u32, hash: u64, capacity: u64) {
+        self.fit(capacity);
+        self.sketch.increment(hash & HASH_MASK);
+        self.climber.miss();
         chunks.references().take(id);
-        let handle = self.handles.take(id);
+        let handle = self.handles.take(id, hash);
         chunks.set_handle(id, handle);
         self.requeue(handle, Region::Window);
-        let cap = Capacity::of(capacity);
+        // While the main region has room, the window's overflow simply moves into it; once it
+        // is full, overflow waits in the window for the admission duel at the next eviction.
+        let cap = Capacity::of(capacity, self.window);
         for _ in 0..WINDOW_STEPS_PER_ADMIT {
-            let window = &mut self.rings[Region::Window as usize];
-            if window.live <= cap.window {
+            let main = self.rings[Region::Probation as usize].live
+                + self.rings[Region::Protected as usize].live;
+            if self.rings[Region::Window as usize].live <= cap.window || main >= cap.main {
                 break;
             }
-            let Some(head) = window.pop(&mut self.handles) else {
+            let Some(head) = self.rings[Region::Window as usize].pop(&mut self.handles) else {
                 break;
             };
             let referenced = chunks.references().take(self.handles.chunk(head));
@@ -318,54 +362,138 @@ impl Queues {
 
     /// The entry to evict next (still queued), or `None` when every queued chunk is being
     /// written. `examine` reads a candidate's chunk.
+    ///
+    /// When the window holds more than its share, its oldest unreferenced entry (the
+    /// candidate) duels the main region's victim on the sketch: the candidate enters the main
+    /// region only if its key was asked for more often recently, and the loser is evicted.
     pub(crate) fn next_victim(
         &mut self,
         chunks: &impl ClassChunks,
         capacity: u64,
         examine: impl Fn(u32) -> Candidate,
     ) -> Option<u32> {
-        let cap = Capacity::of(capacity);
-        let mut budget = 2 * self.len() + 8;
-        // Entries of each ring seen being written in this call; a ring whose live entries are
-        // all being written is passed over.
-        let mut busy = [0u64; 4];
+        self.fit(capacity);
+        if let Some(window) = self.climber.adjust(self.window, capacity) {
+            self.window = window;
+        }
+        let cap = Capacity::of(capacity, self.window);
+        let victim = self.choose(chunks, &cap, &examine);
+        if let Some(next) = self.rings[Region::Probation as usize].head_chunk(&self.handles) {
+            chunks.prefetch(next);
+        }
+        victim
+    }
+
+    fn choose(
+        &mut self,
+        chunks: &impl ClassChunks,
+        cap: &Capacity,
+        examine: &impl Fn(u32) -> Candidate,
+    ) -> Option<u32> {
+        let expired = |queues: &Self, handle| {
+            matches!(examine(queues.handles.chunk(handle)), Candidate::Expired)
+        };
+        if self.rings[Region::Window as usize].live > cap.window {
+            if let Some(candidate) = self.pick(chunks, Region::Window, cap, examine) {
+                let victim = match self.main_victim(chunks, cap, examine) {
+                    Some(victim) if !expired(self, candidate) => victim,
+                    Some(victim) => {
+                        self.put_back(victim);
+                        return Some(self.put_back(candidate));
+                    }
+                    None => return Some(self.put_back(candidate)),
+                };
+                if expired(self, victim) {
+                    self.put_back(candidate);
+                    return Some(self.put_back(victim));
+                }
+                if self.admits(self.handles.hash(candidate), self.handles.hash(victim)) {
+                    self.requeue(candidate, Region::Probation);
+                    return Some(self.put_back(victim));
+                }
+                self.put_back(victim);
+                return Some(self.put_back(candidate));
+            }
+        }
+        match self.main_victim(chunks, cap, examine) {
+            Some(victim) => Some(self.put_back(victim)),
+            None => self
+                .pick(chunks, Region::Window, cap, examine)
+                .map(|c| self.put_back(c)),
+        }
+    }
+
+    /// The main region's next victim (popped): probation's, else protected's.
+    fn main_victim(
+        &mut self,
+        chunks: &impl ClassChunks,
+        cap: &Capacity,
+        examine: &impl Fn(u32) -> Candidate,
+    ) -> Option<u32> {
+        self.pick(chunks, Region::Probation, cap, examine)
+            .or_else(|| self.pick(chunks, Region::Protected, cap, examine))
+    }
+
+    /// Pops the first entry of `region`'s ring that may leave. Entries being written go to the
+    /// back; a referenced entry spends its second chance (probation's is promoted to protected,
+    /// the others go to the back of their ring); an expired entry leaves whatever its bit.
+    /// `None` when every entry of the ring is being written.
+    fn pick(
+        &mut self,
+        chunks: &impl ClassChunks,
+        region: Region,
+        cap: &Capacity,
+        examine: &impl Fn(u32) -> Candidate,
+    ) -> Option<u32> {
+        let mut budget = 2 * self.rings[region as usize].live + 1;
+        let mut busy = 0;
         while budget > 0 {
             budget -= 1;
-            let region = self.region_to_examine(&busy)?;
-            let handle = self.rings[region as usize].pop(&mut self.handles)?;
+            let ring = &mut self.rings[region as usize];
+            if ring.live <= busy {
+                return None;
+            }
+            let handle = ring.pop(&mut self.handles)?;
             let id = self.handles.chunk(handle);
             match examine(id) {
                 Candidate::BeingWritten => {
                     self.requeue(handle, region);
-                    busy[region as usize] += 1;
-                    continue;
+                    busy += 1;
                 }
-                Candidate::Expired => {}
+                Candidate::Expired => return Some(handle),
                 // Out of budget: every entry has had its second chance; settle for this one.
-                Candidate::Live if !chunks.references().take(id) || budget == 0 => {}
-                Candidate::Live => {
-                    if region == Region::Probation {
-                        self.requeue(handle, Region::Protected);
-                        let protected = &mut self.rings[Region::Protected as usize];
-                        if protected.live > cap.protected {
-                            if let Some(demoted) = protected.pop(&mut self.handles) {
-                                self.requeue(demoted, Region::Probation);
-                            }
-                        }
-                    } else {
-                        self.requeue(handle, region);
-                    }
-                    continue;
+                Candidate::Live if budget == 0 || !chunks.references().take(id) => {
+                    return Some(handle)
                 }
+                Candidate::Live if region == Region::Probation => {
+                    self.requeue(handle, Region::Protected);
+                    let protected = &mut self.rings[Region::Protected as usize];
+                    if protected.live > cap.protected {
+                        if let Some(demoted) = protected.pop(&mut self.handles) {
+                            self.requeue(demoted, Region::Probation);
+                        }
+                    }
+                }
+                Candidate::Live => self.requeue(handle, region),
             }
-            self.rings[region as usize].unpop(handle);
-            // The next search starts at the entry behind this one.
-            if let Some(next) = self.rings[Region::Probation as usize].head_chunk(&self.handles) {
-                chunks.prefetch(next);
-            }
-            return Some(id);
         }
         None
+    }
+
+    /// Resizes the sketch when the class's capacity has grown past twice what it was sized for
+    /// (or shrunk below a quarter of it): pages moved between classes.
+    fn fit(&mut self, capacity: u64) {
+        let sized = self.sketch.sized_for();
+        if capacity > 2 * sized || capacity < sized / 4 {
+            self.sketch = Sketch::new(capacity);
+        }
+    }
+
+    /// Whether the window's candidate beats the main region's victim.
+    fn admits(&self, candidate: u64, victim: u64) -> bool {
+        let candidate = self.sketch.frequency(candidate);
+        candidate > self.sketch.frequency(victim)
+            || (candidate >= WARM_CANDIDATE && rng::below(128) == 0)
     }
 
     /// Appends a handle (new, or just popped) to the ring of `region`.
@@ -374,11 +502,11 @@ impl Queues {
         self.rings[region as usize].push(&mut self.handles, handle);
     }
 
-    /// Probation if it has live entries not all seen `busy`, else protected, else the window.
-    fn region_to_examine(&self, busy: &[u64; 4]) -> Option<Region> {
-        [Region::Probation, Region::Protected, Region::Window]
-            .into_iter()
-            .find(|&region| self.rings[region as usize].live > busy[region as usize])
+    /// Puts a popped handle back at the head of its ring, returning its chunk: the victim,
+    /// which the caller frees (and `forget`s), or an entry that stays.
+    fn put_back(&mut self, handle: u32) -> u32 {
+        self.rings[self.handles.region(handle) as usize].unpop(handle);
+        self.handles.chunk(handle)
     }
 }
 
@@ -418,6 +546,10 @@ mod tests {
 
     const CAPACITY: u64 = 100;
 
+    fn key_hash(id: u32) -> u64 {
+        u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
     fn victim(queues: &mut Queues, chunks: &FakeChunks) -> Option<u32> {
         queues.next_victim(chunks, CAPACITY, |_| Candidate::Live)
     }
@@ -441,7 +573,7 @@ mod tests {
     fn unreferenced_entries_leave_in_insertion_order() {
         let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
         for id in 0..10 {
-            queues.admit(&chunks, id, CAPACITY);
+            queues.admit(&chunks, id, key_hash(id), CAPACITY);
         }
         assert_eq!(queues.len(), 10);
         for expected in 0..10 {
@@ -456,7 +588,7 @@ mod tests {
     fn a_referenced_entry_gets_a_second_chance() {
         let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
         for id in 0..5 {
-            queues.admit(&chunks, id, CAPACITY);
+            queues.admit(&chunks, id, key_hash(id), CAPACITY);
         }
         chunks.references.touch(0);
         let first = victim(&mut queues, &chunks).unwrap();
@@ -472,7 +604,7 @@ mod tests {
     fn forgotten_entries_are_never_victims() {
         let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
         for id in 0..6 {
-            queues.admit(&chunks, id, CAPACITY);
+            queues.admit(&chunks, id, key_hash(id), CAPACITY);
         }
         for id in [0, 2, 4] {
             queues.forget(&chunks, id);
@@ -486,10 +618,10 @@ mod tests {
     fn an_update_keeps_the_entry_place() {
         let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
         for id in 0..4 {
-            queues.admit(&chunks, id, CAPACITY);
+            queues.admit(&chunks, id, key_hash(id), CAPACITY);
         }
         // Entry in chunk 0 is rewritten into chunk 100, which was admitted when taken.
-        queues.admit(&chunks, 100, CAPACITY);
+        queues.admit(&chunks, 100, key_hash(100), CAPACITY);
         queues.inherit(&chunks, 0, 100);
         queues.forget(&chunks, 0);
         assert_eq!(queues.len(), 4);
@@ -502,7 +634,7 @@ mod tests {
     fn entries_being_written_are_passed_over() {
         let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
         for id in 0..3 {
-            queues.admit(&chunks, id, CAPACITY);
+            queues.admit(&chunks, id, key_hash(id), CAPACITY);
         }
         let busy = |id| {
             if id == 0 {
@@ -521,7 +653,7 @@ mod tests {
         let setup = || {
             let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
             for id in 0..3 {
-                queues.admit(&chunks, id, CAPACITY);
+                queues.admit(&chunks, id, key_hash(id), CAPACITY);
             }
             chunks.references.touch(0);
             (queues, chunks)
@@ -550,7 +682,7 @@ mod tests {
         // Churn: admit and forget many entries without any eviction; the rings must not grow
         // without bound and the handle table must stay near the live count.
         for round in 0..10_000u32 {
-            queues.admit(&chunks, round % 1000, CAPACITY);
+            queues.admit(&chunks, round % 1000, key_hash(round % 1000), CAPACITY);
             if round >= 10 {
                 queues.forget(&chunks, (round - 10) % 1000);
             }
@@ -565,6 +697,60 @@ mod tests {
             queues.handles.entries.len() < 300,
             "{} handles",
             queues.handles.entries.len()
+        );
+    }
+
+    /// A full class of `CAPACITY`: ids `0..99` in the main region, 99 and 100 in the window,
+    /// one over its share, so the next eviction is a duel of 99 against probation's 0.
+    fn full_class_with_a_candidate() -> (Queues, FakeChunks) {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        for id in 0..=100 {
+            queues.admit(&chunks, id, key_hash(id), CAPACITY);
+        }
+        (queues, chunks)
+    }
+
+    #[test]
+    fn a_candidate_no_more_frequent_than_the_victim_is_evicted() {
+        let (mut queues, chunks) = full_class_with_a_candidate();
+        assert_eq!(victim(&mut queues, &chunks), Some(99));
+    }
+
+    #[test]
+    fn a_more_frequent_candidate_enters_and_the_victim_leaves() {
+        let (mut queues, chunks) = full_class_with_a_candidate();
+        for _ in 0..3 {
+            queues.record_hit(key_hash(99));
+        }
+        assert_eq!(victim(&mut queues, &chunks), Some(0));
+        evict(&mut queues, &chunks, 0);
+        // 99 now waits in probation behind the older entries.
+        assert_eq!(victim(&mut queues, &chunks), Some(1));
+    }
+
+    #[test]
+    fn a_warm_candidate_that_loses_still_gets_in_one_time_in_128() {
+        let mut queues = Queues::new();
+        queues.fit(1000);
+        let (candidate, victim, cold) = (key_hash(1), key_hash(2), key_hash(3));
+        for _ in 0..6 {
+            queues.sketch.increment(candidate & HASH_MASK);
+        }
+        for _ in 0..9 {
+            queues.sketch.increment(victim & HASH_MASK);
+        }
+        queues.sketch.increment(cold & HASH_MASK);
+        let trials = 12_800;
+        let admitted = (0..trials)
+            .filter(|_| queues.admits(candidate & HASH_MASK, victim & HASH_MASK))
+            .count();
+        assert!(
+            (50..=160).contains(&admitted),
+            "{admitted} of {trials}, expected about 100"
+        );
+        assert!(
+            !(0..1000).any(|_| queues.admits(cold & HASH_MASK, victim & HASH_MASK)),
+            "a cold candidate never"
         );
     }
 }
