@@ -707,6 +707,9 @@ mod tests {
         for id in 0..=100 {
             queues.admit(&chunks, id, key_hash(id), CAPACITY);
         }
+        // The admissions are a full first sample for the climber; start it afresh so that the
+        // window keeps its 1% share for the duel under test.
+        queues.climber = Climber::new();
         (queues, chunks)
     }
 
@@ -751,6 +754,32 @@ mod tests {
         assert!(
             !(0..1000).any(|_| queues.admits(cold & HASH_MASK, victim & HASH_MASK)),
             "a cold candidate never"
+        );
+    }
+
+    #[test]
+    fn the_window_share_sets_the_region_sizes() {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        queues.window = 0.5;
+        // Twice the capacity, evicting down to capacity as the cache would.
+        for id in 0..2 * CAPACITY as u32 {
+            if queues.len() >= CAPACITY {
+                queues.climber = Climber::new();
+                let victim = victim(&mut queues, &chunks).unwrap();
+                evict(&mut queues, &chunks, victim);
+            }
+            queues.admit(&chunks, id, key_hash(id), CAPACITY);
+        }
+        let live = |r: Region| queues.rings[r as usize].live;
+        assert_eq!(queues.len(), CAPACITY);
+        assert!(
+            (50..=51).contains(&live(Region::Window)),
+            "window {}",
+            live(Region::Window)
+        );
+        assert_eq!(
+            live(Region::Probation) + live(Region::Protected),
+            CAPACITY - live(Region::Window)
         );
     }
 }
