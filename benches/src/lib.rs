@@ -3,9 +3,12 @@
 //! - [`rng`]: a seedable SplitMix64 generator.
 //! - [`zipf`]: a Zipf sampler by rejection-inversion, for skewed key popularity.
 //! - [`demo`]: the demo workload behind `slabcache-bench demo`.
+//! - [`traces`]: trace replay behind `slabcache-bench traces`: hit ratios of slabcache, peer
+//!   caches, LRU and Belady's optimum on recorded access sequences.
 
 pub mod demo;
 pub mod rng;
+pub mod traces;
 pub mod zipf;
 
 /// The README's Rust examples, compiled and run by `cargo test --workspace` as doctests, so

@@ -2,23 +2,28 @@
 //!
 //! ```text
 //! slabcache-bench [demo] [--seconds S] [--threads N] [--cache-mib M] [--keys K] [--zipf S] [--seed X]
+//! slabcache-bench traces --format FORMAT --capacity N[,N...] [--json PATH] [--svg PATH] FILE...
 //! slabcache-bench help
 //! ```
 //!
 //! `demo` (the default) runs a mixed, Zipf-skewed workload for a couple of seconds and prints
-//! throughput, hit ratio and every statistic the cache keeps. New subcommands slot into
-//! [`main`]'s match.
+//! throughput, hit ratio and every statistic the cache keeps. `traces` replays recorded
+//! traces through slabcache, peer caches, LRU and Belady's optimum and tabulates their hit
+//! ratios. New subcommands slot into [`main`]'s match.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use slabcache_bench::demo::{self, DemoConfig};
+use slabcache_bench::traces::{self, report};
 
 const USAGE: &str = "\
 usage: slabcache-bench [COMMAND] [OPTIONS]
 
 commands:
   demo    run a mixed Zipf workload and print a report (default)
+  traces  replay cache traces and tabulate hit ratios
   help    print this message
 
 demo options:
@@ -28,6 +33,14 @@ demo options:
   --keys K        distinct keys              (default 4000000)
   --zipf S        Zipf exponent, > 0         (default 0.99)
   --seed X        workload seed              (default fixed)
+
+traces options: slabcache-bench traces --format FORMAT --capacity N[,N...] FILE...
+  --format F      lirs, keys, arc or oracle-general (gzip or plain)
+  --capacity N,.. cache sizes in entries, comma-separated
+  --json PATH     also write the results as JSON
+  --svg PATH      also draw hit ratio against capacity as SVG
+  FILE...         the traces; each is replayed at each capacity through
+                  slabcache, moka, quick_cache, lru and opt (Belady)
 ";
 
 fn main() -> ExitCode {
@@ -38,6 +51,7 @@ fn main() -> ExitCode {
     };
     let result = match command.as_str() {
         "demo" => run_demo(&args),
+        "traces" => run_traces(&args),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -105,4 +119,77 @@ fn run_demo(args: &[String]) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Exit status of a trace that cannot be read, as of a bad argument.
+const EXIT_BAD_INPUT: u8 = 2;
+
+/// Renders results as the text of an output file.
+type Render = fn(&[traces::Measurement]) -> String;
+
+fn run_traces(args: &[String]) -> Result<ExitCode, String> {
+    let mut format = None;
+    let mut capacities = None;
+    let mut json = None;
+    let mut svg = None;
+    let mut files = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if arg == "--help" || arg == "-h" {
+            print!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        if !arg.starts_with("--") {
+            files.push(PathBuf::from(arg));
+            continue;
+        }
+        let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--format" => format = Some(value.parse()?),
+            "--capacity" => capacities = Some(parse_capacities(value)?),
+            "--json" => json = Some(PathBuf::from(value)),
+            "--svg" => svg = Some(PathBuf::from(value)),
+            _ => return Err(format!("unknown option `{arg}`")),
+        }
+    }
+    let config = traces::Config {
+        format: format.ok_or("traces needs --format")?,
+        capacities: capacities.ok_or("traces needs --capacity")?,
+        files,
+    };
+    if config.files.is_empty() {
+        return Err("traces needs at least one trace file".to_string());
+    }
+
+    let results = match traces::run(&config) {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("slabcache-bench: {e}");
+            return Ok(ExitCode::from(match e {
+                traces::Error::Trace(_) => EXIT_BAD_INPUT,
+                _ => 1,
+            }));
+        }
+    };
+    print!("{}", report::markdown(&results));
+    for (path, render) in [(json, report::json as Render), (svg, report::svg)] {
+        let Some(path) = path else { continue };
+        if let Err(e) = std::fs::write(&path, render(&results)) {
+            eprintln!("slabcache-bench: cannot write {}: {e}", path.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `N[,N...]`: cache sizes in entries, each from 1 to 2^31.
+fn parse_capacities(list: &str) -> Result<Vec<usize>, String> {
+    list.split(',')
+        .map(|item| match item.trim().parse::<usize>() {
+            Ok(n) if (1..=1 << 31).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "bad capacity `{item}` in --capacity: sizes are entries, from 1 to 2147483648"
+            )),
+        })
+        .collect()
 }

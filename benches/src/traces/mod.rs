@@ -1,0 +1,199 @@
+//! Trace replay: the hit ratio of slabcache, two peer caches, LRU and Belady's optimum on
+//! recorded access sequences, behind `slabcache-bench traces`.
+//!
+//! Every request is one key and every entry counts as one (capacity = number of entries);
+//! each cache starts cold, and hit ratio = hits / all requests. This module owns the run as
+//! a whole ([`run`]: load every trace, replay each at each capacity through each policy) and
+//! the types shared by its parts:
+//!
+//! - [`format`](mod@format): the trace file formats and their readers;
+//! - [`lru`]: an exact LRU, the baseline;
+//! - [`opt`]: Belady's optimal policy, the ceiling;
+//! - [`replay`]: the policies behind one trait, and the replay loop that checks capacities;
+//! - [`report`]: the results as a Markdown table, JSON and an SVG chart;
+//! - `progress`: the progress line on a terminal.
+
+pub mod format;
+pub mod lru;
+pub mod opt;
+mod progress;
+pub mod replay;
+pub mod report;
+
+use std::cell::OnceCell;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use format::{Format, TraceError};
+use progress::Progress;
+use replay::PolicyKind;
+
+/// What `slabcache-bench traces` replays.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub format: Format,
+    /// Cache sizes in entries, each at least 1.
+    pub capacities: Vec<usize>,
+    pub files: Vec<PathBuf>,
+}
+
+/// A trace in memory: its name and requests, and for OPT the next use of every request.
+#[derive(Debug)]
+pub struct Trace {
+    name: String,
+    keys: Vec<u64>,
+    next_uses: OnceCell<Vec<usize>>,
+}
+
+impl Trace {
+    /// A trace of `keys` (at least one), called `name` in reports and errors.
+    pub fn new(name: String, keys: Vec<u64>) -> Trace {
+        assert!(!keys.is_empty(), "a trace needs at least one request");
+        Trace {
+            name,
+            keys,
+            next_uses: OnceCell::new(),
+        }
+    }
+
+    /// Reads the trace at `path`; it is named by its file name.
+    pub fn load(path: &Path, format: Format) -> Result<Trace, TraceError> {
+        let keys = format::read_file(path, format)?;
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok(Trace::new(name, keys))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The requested keys, in order.
+    pub fn keys(&self) -> &[u64] {
+        &self.keys
+    }
+
+    /// [`opt::next_uses`] of the trace, computed on first use and kept for every capacity.
+    fn next_uses(&self) -> &[usize] {
+        self.next_uses.get_or_init(|| opt::next_uses(&self.keys))
+    }
+}
+
+/// The outcome of one replay: one policy at one capacity over one trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measurement {
+    /// The trace's file name.
+    pub trace: String,
+    pub capacity: usize,
+    pub policy: PolicyKind,
+    pub hits: u64,
+    pub requests: u64,
+}
+
+impl Measurement {
+    /// Hits as a percentage of all requests.
+    pub fn hit_ratio(&self) -> f64 {
+        100.0 * self.hits as f64 / self.requests as f64
+    }
+}
+
+/// Why a run stopped.
+#[derive(Debug)]
+pub enum Error {
+    /// A trace could not be read.
+    Trace(TraceError),
+    /// slabcache refused the configuration for a capacity.
+    Engine {
+        trace: String,
+        capacity: usize,
+        error: slabcache::Error,
+    },
+    /// A cache held more keys than its capacity after a request: a broken bound.
+    OverCapacity {
+        trace: String,
+        policy: PolicyKind,
+        capacity: usize,
+        entries: u64,
+        /// The request after which it did, counted from 0.
+        request: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Trace(e) => e.fmt(f),
+            Error::Engine {
+                trace,
+                capacity,
+                error,
+            } => write!(
+                f,
+                "{trace}: cannot build slabcache for {capacity} entries: {error}"
+            ),
+            Error::OverCapacity {
+                trace,
+                policy,
+                capacity,
+                entries,
+                request,
+            } => write!(
+                f,
+                "{trace}: {} holds {entries} entries after request {request}, over its capacity \
+                 of {capacity}",
+                policy.name()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<TraceError> for Error {
+    fn from(e: TraceError) -> Error {
+        Error::Trace(e)
+    }
+}
+
+/// Loads every trace (so a bad file stops the run before any replay), then replays each at
+/// each capacity through every policy. Results come in file order, then capacity order, then
+/// [`PolicyKind::ALL`] order. Shows progress on stderr when it is a terminal.
+pub fn run(config: &Config) -> Result<Vec<Measurement>, Error> {
+    let traces = config
+        .files
+        .iter()
+        .map(|path| Trace::load(path, config.format))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut progress =
+        Progress::on_stderr(traces.len() * config.capacities.len() * PolicyKind::ALL.len());
+    let mut results = Vec::new();
+    for trace in &traces {
+        let requests = trace.keys().len();
+        for &capacity in &config.capacities {
+            for policy in PolicyKind::ALL {
+                progress.begin(format!("{} @ {capacity} {}", trace.name(), policy.name()));
+                let hits = replay::replay(trace, capacity, policy, |done| {
+                    progress.update(done as f64 / requests as f64)
+                });
+                let hits = match hits {
+                    Ok(hits) => hits,
+                    Err(e) => {
+                        progress.finish();
+                        return Err(e);
+                    }
+                };
+                results.push(Measurement {
+                    trace: trace.name().to_string(),
+                    capacity,
+                    policy,
+                    hits,
+                    requests: requests as u64,
+                });
+            }
+        }
+    }
+    progress.finish();
+    Ok(results)
+}

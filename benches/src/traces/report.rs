@@ -1,0 +1,400 @@
+//! The results of a `traces` run as text: a Markdown table, JSON, and an SVG chart.
+//!
+//! Each takes the measurements in [`run`](super::run)'s order (trace, then capacity, then
+//! policy); consecutive measurements of one trace and capacity make a table row, and
+//! consecutive measurements of one trace make a chart panel.
+
+use std::fmt::Write;
+
+use super::replay::PolicyKind;
+use super::Measurement;
+
+/// The Markdown table: a row per trace and capacity, a column per policy. Each cell is the
+/// hit ratio in percent and, in parentheses, its gap to OPT in points.
+pub fn markdown(results: &[Measurement]) -> String {
+    let mut out = String::from(
+        "Hit ratio in %; in parentheses, the difference to OPT (Belady's optimum) in points.\n\n",
+    );
+    out.push_str("| trace | capacity |");
+    for policy in PolicyKind::ALL {
+        let _ = write!(out, " {} |", policy.name());
+    }
+    out.push_str("\n|---|---:|");
+    out.push_str(&"---:|".repeat(PolicyKind::ALL.len()));
+    out.push('\n');
+    for row in results.chunk_by(|a, b| a.trace == b.trace && a.capacity == b.capacity) {
+        let opt = find(row, PolicyKind::Opt).map(|m| hundredths(m.hit_ratio()));
+        let _ = write!(out, "| {} | {} |", row[0].trace, row[0].capacity);
+        for policy in PolicyKind::ALL {
+            let cell = match (find(row, policy), opt) {
+                (None, _) => "n/a".to_string(),
+                (Some(m), Some(opt)) if policy != PolicyKind::Opt => {
+                    let ratio = hundredths(m.hit_ratio());
+                    format!("{} ({})", percent(ratio), gap(opt - ratio))
+                }
+                (Some(m), _) => percent(hundredths(m.hit_ratio())),
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `{"results":[{"trace":…,"capacity":…,"policy":…,"hit_ratio":…}, …]}`, hit ratios in
+/// percent at full precision.
+pub fn json(results: &[Measurement]) -> String {
+    let mut out = String::from("{\"results\":[");
+    for (i, m) in results.iter().enumerate() {
+        let _ = write!(
+            out,
+            "{}\n  {{\"trace\":{},\"capacity\":{},\"policy\":\"{}\",\"hit_ratio\":{}}}",
+            if i == 0 { "" } else { "," },
+            json_string(&m.trace),
+            m.capacity,
+            m.policy.name(),
+            m.hit_ratio()
+        );
+    }
+    out.push_str("\n]}\n");
+    out
+}
+
+/// A hit ratio in hundredths of a percent, rounded as `{:.2}` (and C's `%.2f`, which made
+/// the reference tables) round it: a ratio that lies exactly halfway in decimal is stored as a
+/// binary fraction a little off it, and that decides the way it rounds.
+fn hundredths(ratio: f64) -> i64 {
+    format!("{ratio:.2}")
+        .replace('.', "")
+        .parse()
+        .expect("a hit ratio prints as a plain decimal")
+}
+
+fn percent(hundredths: i64) -> String {
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
+}
+
+fn gap(below: i64) -> String {
+    match below {
+        0 => "0.00".to_string(),
+        b if b > 0 => format!("-{}", percent(b)),
+        b => format!("+{}", percent(-b)),
+    }
+}
+
+fn find(row: &[Measurement], policy: PolicyKind) -> Option<&Measurement> {
+    row.iter().find(|m| m.policy == policy)
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+// ----- SVG -----
+
+const PANEL_WIDTH: f64 = 420.0;
+const PANEL_HEIGHT: f64 = 300.0;
+const PANELS_PER_ROW: usize = 3;
+const LEGEND_HEIGHT: f64 = 34.0;
+/// The plot area inside a panel: margins left (y labels), right, top (title), bottom.
+const LEFT: f64 = 52.0;
+const RIGHT: f64 = 16.0;
+const TOP: f64 = 34.0;
+const BOTTOM: f64 = 44.0;
+/// Capacities spanning at least this factor get a logarithmic x axis.
+const LOG_SPAN: f64 = 10.0;
+/// Roughly the width of a digit of an axis label, and the least room between two labels,
+/// in pixels: an x label that would crowd the previous one is left out.
+const DIGIT_WIDTH: f64 = 7.0;
+const LABEL_SPACE: f64 = 8.0;
+
+/// How a policy is drawn: colour and dash pattern.
+fn style(policy: PolicyKind) -> (&'static str, &'static str) {
+    match policy {
+        PolicyKind::Slabcache => ("#d62728", ""),
+        PolicyKind::Moka => ("#1f77b4", ""),
+        PolicyKind::QuickCache => ("#2ca02c", ""),
+        PolicyKind::Lru => ("#7f7f7f", ""),
+        PolicyKind::Opt => ("#000000", " stroke-dasharray=\"6 4\""),
+    }
+}
+
+/// Hit ratio against capacity, a line per policy, a panel per trace.
+pub fn svg(results: &[Measurement]) -> String {
+    let panels: Vec<&[Measurement]> = results.chunk_by(|a, b| a.trace == b.trace).collect();
+    let columns = panels.len().clamp(1, PANELS_PER_ROW);
+    let rows = panels.len().div_ceil(PANELS_PER_ROW).max(1);
+    let width = columns as f64 * PANEL_WIDTH;
+    let height = LEGEND_HEIGHT + rows as f64 * PANEL_HEIGHT;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    legend(&mut out);
+    for (i, panel) in panels.iter().enumerate() {
+        let x = (i % PANELS_PER_ROW) as f64 * PANEL_WIDTH;
+        let y = LEGEND_HEIGHT + (i / PANELS_PER_ROW) as f64 * PANEL_HEIGHT;
+        draw_panel(&mut out, panel, x, y);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn legend(out: &mut String) {
+    let mut x = 16.0;
+    for policy in PolicyKind::ALL {
+        let (colour, dash) = style(policy);
+        let _ = writeln!(
+            out,
+            "<line x1=\"{x}\" y1=\"17\" x2=\"{}\" y2=\"17\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>\
+             <text x=\"{}\" y=\"21\">{}</text>",
+            x + 24.0,
+            x + 30.0,
+            policy.name()
+        );
+        x += 40.0 + 7.0 * policy.name().len() as f64;
+    }
+}
+
+/// One trace's panel with its top-left corner at (`x0`, `y0`).
+fn draw_panel(out: &mut String, panel: &[Measurement], x0: f64, y0: f64) {
+    let (left, right) = (x0 + LEFT, x0 + PANEL_WIDTH - RIGHT);
+    let (top, bottom) = (y0 + TOP, y0 + PANEL_HEIGHT - BOTTOM);
+
+    let mut capacities: Vec<usize> = panel.iter().map(|m| m.capacity).collect();
+    capacities.sort_unstable();
+    capacities.dedup();
+    let (low, high) = (
+        capacities[0] as f64,
+        capacities[capacities.len() - 1] as f64,
+    );
+    let log = high / low >= LOG_SPAN;
+    let scale = |c: f64| if log { c.ln() } else { c };
+    let x_of = |capacity: usize| {
+        if capacities.len() == 1 {
+            (left + right) / 2.0
+        } else {
+            left + (scale(capacity as f64) - scale(low)) / (scale(high) - scale(low))
+                * (right - left)
+        }
+    };
+
+    let ratios = panel.iter().map(Measurement::hit_ratio);
+    let floor = (ratios.clone().fold(f64::INFINITY, f64::min) / 10.0).floor() * 10.0;
+    let ceiling = (ratios.fold(f64::NEG_INFINITY, f64::max) / 10.0).ceil() * 10.0;
+    let y_low = floor.clamp(0.0, 90.0);
+    let y_high = ceiling.clamp(y_low + 10.0, 100.0);
+    let y_of = |ratio: f64| bottom - (ratio - y_low) / (y_high - y_low) * (bottom - top);
+
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"13\" font-weight=\"bold\">{}</text>",
+        (left + right) / 2.0,
+        y0 + 20.0,
+        xml_escape(&panel[0].trace)
+    );
+    // Horizontal grid lines with the hit ratio they mark.
+    let step = match y_high - y_low {
+        r if r > 40.0 => 10.0,
+        r if r > 10.0 => 5.0,
+        _ => 2.0,
+    };
+    let mut ratio = y_low;
+    while ratio <= y_high + 1e-9 {
+        let y = y_of(ratio);
+        let _ = writeln!(
+            out,
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{right}\" y2=\"{y:.1}\" stroke=\"#e0e0e0\"/>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{ratio}</text>",
+            left - 6.0,
+            y + 4.0
+        );
+        ratio += step;
+    }
+    // The capacities, where the labels do not crowd each other: a label's right half and the
+    // next one's left half must fit between their centres.
+    let mut last_label: Option<(f64, usize)> = None;
+    for &capacity in &capacities {
+        let x = x_of(capacity);
+        let _ = writeln!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{bottom}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#000\"/>",
+            bottom + 4.0
+        );
+        let label = capacity.to_string();
+        let fits = last_label.map_or(true, |(last_x, last_len)| {
+            x - last_x >= DIGIT_WIDTH * (last_len + label.len()) as f64 / 2.0 + LABEL_SPACE
+        });
+        if fits {
+            let _ = writeln!(
+                out,
+                "<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+                bottom + 16.0
+            );
+            last_label = Some((x, label.len()));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "<rect x=\"{left}\" y=\"{top}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#000\"/>\n\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">capacity (entries{})</text>\n\
+         <text transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">hit ratio %</text>",
+        right - left,
+        bottom - top,
+        (left + right) / 2.0,
+        bottom + 34.0,
+        if log { ", log scale" } else { "" },
+        x0 + 14.0,
+        (top + bottom) / 2.0
+    );
+    for policy in PolicyKind::ALL {
+        let mut points: Vec<(f64, f64)> = panel
+            .iter()
+            .filter(|m| m.policy == policy)
+            .map(|m| (x_of(m.capacity), y_of(m.hit_ratio())))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (colour, dash) = style(policy);
+        let path: Vec<String> = points
+            .iter()
+            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>",
+            path.join(" ")
+        );
+        for (x, y) in points {
+            let _ = writeln!(
+                out,
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"{colour}\"/>"
+            );
+        }
+    }
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measurement(trace: &str, capacity: usize, policy: PolicyKind, hits: u64) -> Measurement {
+        Measurement {
+            trace: trace.to_string(),
+            capacity,
+            policy,
+            hits,
+            requests: 10_000,
+        }
+    }
+
+    /// Two traces at two capacities; hit counts out of 10,000 (so 4512 hits is 45.12%).
+    fn sample() -> Vec<Measurement> {
+        let mut results = Vec::new();
+        for (trace, base) in [("a.trace.gz", 0), ("b\"<&>.gz", 1000)] {
+            for capacity in [100, 2000] {
+                for (policy, hits) in PolicyKind::ALL
+                    .into_iter()
+                    .zip([4512, 4000, 3000, 2000, 5313])
+                {
+                    results.push(measurement(trace, capacity, policy, hits + base));
+                }
+            }
+        }
+        results
+    }
+
+    #[test]
+    fn markdown_has_a_row_per_trace_and_capacity_with_gaps_to_opt() {
+        let table = markdown(&sample());
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[2],
+            "| trace | capacity | slabcache | moka | quick_cache | lru | opt |"
+        );
+        assert_eq!(lines[3], "|---|---:|---:|---:|---:|---:|---:|");
+        assert_eq!(
+            lines[4],
+            "| a.trace.gz | 100 | 45.12 (-8.01) | 40.00 (-13.13) | 30.00 (-23.13) | 20.00 (-33.13) | 53.13 |"
+        );
+        assert_eq!(lines.len(), 4 + 4);
+        assert!(lines[7].starts_with("| b\"<&>.gz | 2000 | 55.12 (-8.01) |"));
+    }
+
+    #[test]
+    fn ratios_round_as_printf_does() {
+        // 62,845 hits of 100,000 requests is stored as 62.84499..., which printf("%.2f")
+        // shows as 62.84, as the references do (2_pools at 500 entries under OPT); 62,825
+        // is stored as 62.82500...1 and shows as 62.83.
+        assert_eq!(hundredths(100.0 * 62_845.0 / 100_000.0), 6284);
+        assert_eq!(hundredths(100.0 * 62_825.0 / 100_000.0), 6283);
+        assert_eq!(hundredths(0.0), 0);
+        assert_eq!(hundredths(100.0), 10_000);
+    }
+
+    #[test]
+    fn gaps_are_signed_and_zero_is_plain() {
+        assert_eq!(gap(801), "-8.01");
+        assert_eq!(gap(0), "0.00");
+        assert_eq!(gap(-5), "+0.05");
+    }
+
+    #[test]
+    fn json_lists_every_measurement() {
+        let text = json(&sample()[..2]);
+        assert_eq!(
+            text,
+            "{\"results\":[\n  \
+             {\"trace\":\"a.trace.gz\",\"capacity\":100,\"policy\":\"slabcache\",\"hit_ratio\":45.12},\n  \
+             {\"trace\":\"a.trace.gz\",\"capacity\":100,\"policy\":\"moka\",\"hit_ratio\":40}\n]}\n"
+        );
+        assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
+    }
+
+    #[test]
+    fn svg_has_a_panel_per_trace_and_a_line_per_policy() {
+        let chart = svg(&sample());
+        assert!(chart.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(chart.ends_with("</svg>\n"));
+        assert_eq!(
+            chart.matches("<polyline").count(),
+            2 * PolicyKind::ALL.len()
+        );
+        assert_eq!(chart.matches("<circle").count(), sample().len());
+        assert!(chart.contains(">a.trace.gz</text>"));
+        assert!(chart.contains(">b&quot;&lt;&amp;&gt;.gz</text>"));
+        // 100 to 2000 spans more than a factor of 10: a log axis.
+        assert!(chart.contains("capacity (entries, log scale)"));
+    }
+
+    #[test]
+    fn svg_draws_a_single_capacity_and_a_flat_line() {
+        let all_hits: Vec<Measurement> = PolicyKind::ALL
+            .into_iter()
+            .map(|policy| measurement("t", 10, policy, 10_000))
+            .collect();
+        let chart = svg(&all_hits);
+        assert_eq!(chart.matches("<circle").count(), PolicyKind::ALL.len());
+        assert!(chart.contains("capacity (entries)"));
+        assert!(!chart.contains("NaN") && !chart.contains("inf"));
+    }
+}
