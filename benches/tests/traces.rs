@@ -43,9 +43,6 @@ fn slabcache_reaches_45_percent_on_glimpse_at_1000() {
 }
 
 #[test]
-#[ignore = "needs the W-TinyLFU admission policy (issue 3) to clear 20% with a margin: as of \
-            fcacb58 it gets 19.85-20.97% depending on the cache's random seeds, under 20% in \
-            10 runs of 40"]
 fn slabcache_reaches_20_percent_on_cs_at_400() {
     let cs = load("cs.trace.gz", Format::Lirs);
     let ratio = hit_ratio(&cs, 400, PolicyKind::Slabcache);
