@@ -20,6 +20,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::arena::Layout;
 use crate::chunk::{self, Chunk, EntryHead};
 use crate::index::{chunk_of, Index, KeyHash};
 use crate::slab::{Slab, Unpublish};
@@ -202,8 +203,8 @@ struct Current<'a> {
 
 /// The outcome of one optimistic look at a chunk.
 enum Probe {
-    /// A consistent snapshot of an entry with the wanted key.
-    Hit(EntryHead),
+    /// A consistent snapshot of an entry with the wanted key, and its page's layout.
+    Hit(EntryHead, Layout),
     /// A consistent snapshot of something else (another key, or a free chunk).
     Other,
     /// The chunk or its page changed while being read.
@@ -369,7 +370,7 @@ impl Cache {
     // ----- reads -----
 
     fn read(&self, key: &[u8], mut out: Option<&mut Vec<u8>>, record: bool) -> Option<Version> {
-        let found = if key.is_empty() || key.len() > MAX_KEY_LEN {
+        let found = if !key_fits(key) {
             None
         } else {
             let hash = self.index.hash(key);
@@ -402,22 +403,22 @@ impl Cache {
     ) -> Option<Option<Version>> {
         for (slot, word) in self.index.candidates(hash) {
             let id = chunk_of(word);
-            let probe = self.optimistic(id, |chunk, head| match head {
+            let probe = self.optimistic(id, |chunk, head, layout| match head {
                 Some(head) if chunk.key_equals(&head, key) => {
                     if !now.expired(head.deadline) {
                         if let Some(out) = out.as_deref_mut() {
                             chunk.copy_value(&head, out);
                         }
                     }
-                    Probe::Hit(head)
+                    Probe::Hit(head, layout)
                 }
                 _ => Probe::Other,
             });
             match probe {
-                Probe::Hit(head) if now.expired(head.deadline) => return Some(None),
-                Probe::Hit(head) => {
+                Probe::Hit(head, _) if now.expired(head.deadline) => return Some(None),
+                Probe::Hit(head, layout) => {
                     if out.is_some() {
-                        self.slab.record_hit(id, hash.value());
+                        self.slab.record_hit(id, layout, hash.value());
                     }
                     return Some(Version::new(head.version));
                 }
@@ -430,13 +431,14 @@ impl Cache {
         Some(None)
     }
 
-    /// Reads chunk `id` optimistically: `read` sees the chunk and its header (if it holds an
-    /// entry); its result counts only if the chunk and its page did not change meanwhile.
+    /// Reads chunk `id` optimistically: `read` sees the chunk, its header (if it holds an
+    /// entry) and its page's layout; its result counts only if the chunk and its page did not
+    /// change meanwhile.
     #[inline]
     fn optimistic(
         &self,
         id: u32,
-        read: impl FnOnce(Chunk<'_>, Option<EntryHead>) -> Probe,
+        read: impl FnOnce(Chunk<'_>, Option<EntryHead>, Layout) -> Probe,
     ) -> Probe {
         let Some((chunk, layout)) = self.slab.locate(id) else {
             return Probe::Torn;
@@ -444,7 +446,7 @@ impl Cache {
         let Some(seq) = chunk.read_begin() else {
             return Probe::Torn;
         };
-        let probe = read(chunk, chunk.head());
+        let probe = read(chunk, chunk.head(), layout);
         if chunk.read_end(seq) && self.slab.layout_unchanged(id, layout) {
             probe
         } else {
@@ -571,7 +573,7 @@ impl Cache {
     }
 
     fn remove_where(&self, key: &[u8], expected: Option<Version>) -> Result<(), Error> {
-        if key.is_empty() || key.len() > MAX_KEY_LEN {
+        if !key_fits(key) {
             return Err(Error::NotFound);
         }
         let hash = self.index.hash(key);
@@ -644,16 +646,16 @@ impl Cache {
             out.clear();
             let complete = self.index.chain_slots(chain).all(|(_, word)| {
                 let (mut key, mut value) = (Vec::new(), Vec::new());
-                let probe = self.optimistic(chunk_of(word), |chunk, head| match head {
+                let probe = self.optimistic(chunk_of(word), |chunk, head, layout| match head {
                     Some(head) => {
                         chunk.copy_key(&head, &mut key);
                         chunk.copy_value(&head, &mut value);
-                        Probe::Hit(head)
+                        Probe::Hit(head, layout)
                     }
                     None => Probe::Other,
                 });
                 match probe {
-                    Probe::Hit(head) => {
+                    Probe::Hit(head, _) => {
                         if let (false, Some(version)) =
                             (now.expired(head.deadline), Version::new(head.version))
                         {
@@ -669,6 +671,11 @@ impl Cache {
             }
         }
     }
+}
+
+/// Whether a key has a length the cache can hold (reads and removes of others find nothing).
+fn key_fits(key: &[u8]) -> bool {
+    (1..=MAX_KEY_LEN).contains(&key.len())
 }
 
 fn payload(head: &EntryHead) -> i64 {

@@ -146,8 +146,8 @@ impl Slab {
     }
 
     /// Bytes of bookkeeping outside the arena: the page and class tables and reference bits,
-    /// fixed at build time, and the policies' handle tables and rings, about 16 to 24 bytes
-    /// per entry.
+    /// fixed at build time, and the policies' handle tables, rings and sketches, which grow
+    /// with the entries.
     pub(crate) fn overhead_bytes(&self) -> usize {
         let per_page = std::mem::size_of::<AtomicU64>() + std::mem::size_of::<AtomicU32>();
         let per_class = std::mem::size_of::<SizeClass>()
@@ -209,13 +209,13 @@ impl Slab {
         ClassView { slab: self }
     }
 
-    /// Records a hit on chunk `id`, whose key has hash `hash`, for the eviction policy. When
-    /// the hit fills its read buffer and the class lock is free, drains the buffer into the
-    /// class's sketch; a reader never waits for that.
+    /// Records a hit on chunk `id` (read under `layout`), whose key has hash `hash`, for the
+    /// eviction policy. When the hit fills its read buffer and the class lock is free, drains
+    /// the buffer into the class's sketch; a reader never waits for that.
     #[inline]
-    pub(crate) fn record_hit(&self, id: u32, hash: u64) {
+    pub(crate) fn record_hit(&self, id: u32, layout: Layout, hash: u64) {
         self.references.touch(id);
-        let Some(class) = self.arena.layout(self.page_of(id)).class() else {
+        let Some(class) = layout.class() else {
             return;
         };
         if self.read_buffers[class].record(hash) {
@@ -239,8 +239,8 @@ impl Slab {
     }
 
     /// Takes a chunk of `class` for a new entry whose key has hash `hash`, and starts its
-    /// write; it is queued at once, so it is never unaccounted for. Evicts, reaps or moves a page when the class has no free
-    /// chunk. `now` is the clock reading for expiry decisions.
+    /// write; it is queued at once, so it is never unaccounted for. Evicts, reaps or moves a
+    /// page when the class has no free chunk. `now` is the instant for expiry decisions.
     pub(crate) fn allocate(
         &self,
         class: usize,
@@ -427,8 +427,10 @@ impl Slab {
         now: &Now<'_>,
     ) {
         let chunk = self.chunk(id);
+        // Queued chunks are never free (freeing forgets them first); should that ever break,
+        // refusing here keeps a chunk from going onto the free stack twice.
+        debug_assert!(chunk.in_use(), "chunk {id} queued while free");
         if !chunk.in_use() {
-            debug_assert!(false, "chunk {id} queued while free");
             return;
         }
         if let Some(head) = chunk.head() {

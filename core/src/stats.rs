@@ -91,7 +91,9 @@ pub struct Stats {
     /// Memory outside the arena: the index's main table, the page table, the reference bits
     /// and the class table (fixed at build time), plus what grows with the entries: the
     /// index's overflow buckets (at most one 64-byte bucket per 7 entries, kept until the cache
-    /// is dropped) and the eviction queues (about 16 to 24 bytes per entry).
+    /// is dropped) and the eviction policy's handle tables, rings and frequency sketches (a
+    /// handle of 8 bytes and a ring slot of 4 per entry, plus 8 sketch bytes per entry of a
+    /// class's capacity).
     pub fixed_overhead_bytes: u64,
 }
 

@@ -550,6 +550,15 @@ mod tests {
         u64::from(id).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
+    /// Queues with chunks `0..n` admitted in order, each with its own key.
+    fn admitted(n: u32) -> (Queues, FakeChunks) {
+        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
+        for id in 0..n {
+            queues.admit(&chunks, id, key_hash(id), CAPACITY);
+        }
+        (queues, chunks)
+    }
+
     fn victim(queues: &mut Queues, chunks: &FakeChunks) -> Option<u32> {
         queues.next_victim(chunks, CAPACITY, |_| Candidate::Live)
     }
@@ -571,10 +580,7 @@ mod tests {
 
     #[test]
     fn unreferenced_entries_leave_in_insertion_order() {
-        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
-        for id in 0..10 {
-            queues.admit(&chunks, id, key_hash(id), CAPACITY);
-        }
+        let (mut queues, chunks) = admitted(10);
         assert_eq!(queues.len(), 10);
         for expected in 0..10 {
             let id = victim(&mut queues, &chunks).unwrap();
@@ -586,10 +592,7 @@ mod tests {
 
     #[test]
     fn a_referenced_entry_gets_a_second_chance() {
-        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
-        for id in 0..5 {
-            queues.admit(&chunks, id, key_hash(id), CAPACITY);
-        }
+        let (mut queues, chunks) = admitted(5);
         chunks.references.touch(0);
         let first = victim(&mut queues, &chunks).unwrap();
         assert_eq!(first, 1, "0 was referenced, so 1 leaves first");
@@ -602,10 +605,7 @@ mod tests {
 
     #[test]
     fn forgotten_entries_are_never_victims() {
-        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
-        for id in 0..6 {
-            queues.admit(&chunks, id, key_hash(id), CAPACITY);
-        }
+        let (mut queues, chunks) = admitted(6);
         for id in [0, 2, 4] {
             queues.forget(&chunks, id);
         }
@@ -616,10 +616,7 @@ mod tests {
 
     #[test]
     fn an_update_keeps_the_entry_place() {
-        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
-        for id in 0..4 {
-            queues.admit(&chunks, id, key_hash(id), CAPACITY);
-        }
+        let (mut queues, chunks) = admitted(4);
         // Entry in chunk 0 is rewritten into chunk 100, which was admitted when taken.
         queues.admit(&chunks, 100, key_hash(100), CAPACITY);
         queues.inherit(&chunks, 0, 100);
@@ -632,10 +629,7 @@ mod tests {
 
     #[test]
     fn entries_being_written_are_passed_over() {
-        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
-        for id in 0..3 {
-            queues.admit(&chunks, id, key_hash(id), CAPACITY);
-        }
+        let (mut queues, chunks) = admitted(3);
         let busy = |id| {
             if id == 0 {
                 Candidate::BeingWritten
@@ -651,10 +645,7 @@ mod tests {
     #[test]
     fn an_expired_head_leaves_whatever_its_bit() {
         let setup = || {
-            let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
-            for id in 0..3 {
-                queues.admit(&chunks, id, key_hash(id), CAPACITY);
-            }
+            let (queues, chunks) = admitted(3);
             chunks.references.touch(0);
             (queues, chunks)
         };
@@ -703,10 +694,7 @@ mod tests {
     /// A full class of `CAPACITY`: ids `0..99` in the main region, 99 and 100 in the window,
     /// one over its share, so the next eviction is a duel of 99 against probation's 0.
     fn full_class_with_a_candidate() -> (Queues, FakeChunks) {
-        let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
-        for id in 0..=100 {
-            queues.admit(&chunks, id, key_hash(id), CAPACITY);
-        }
+        let (mut queues, chunks) = admitted(101);
         // The admissions are a full first sample for the climber; start it afresh so that the
         // window keeps its 1% share for the duel under test.
         queues.climber = Climber::new();
