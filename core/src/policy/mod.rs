@@ -111,13 +111,11 @@ impl References {
     }
 
     /// Records a hit, writing only when the bit is not set yet, so that a hot key's word stays
-    /// shared between cores.
+    /// shared between cores. Returns whether this call set the bit.
     #[inline]
-    pub(crate) fn touch(&self, id: u32) {
+    pub(crate) fn touch(&self, id: u32) -> bool {
         let (word, bit) = self.bit(id);
-        if word.load(Ordering::Relaxed) & bit == 0 {
-            word.fetch_or(bit, Ordering::Relaxed);
-        }
+        word.load(Ordering::Relaxed) & bit == 0 && word.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
     /// Clears the bit, returning whether it was set.
@@ -585,6 +583,16 @@ mod tests {
             Some(id)
         })
         .collect()
+    }
+
+    #[test]
+    fn touch_tells_whether_it_set_the_bit() {
+        let references = References::new(128);
+        assert!(references.touch(70));
+        assert!(!references.touch(70), "already set");
+        assert!(references.take(70));
+        assert!(!references.take(70));
+        assert!(references.touch(70), "set again after the hand took it");
     }
 
     #[test]

@@ -4,9 +4,9 @@
 //! per entry). A key's frequency is the minimum of its 4 counters, picked by independent bits
 //! of a rehash of the key's hash, so a collision inflates a count only when all 4 collide. The
 //! 4 counters lie in 4 different words of one 64-byte block (as in Caffeine's sketch), so that
-//! counting a request costs one cache miss, not four: every hit is counted, and in a large
-//! cache the table is far bigger than the CPU cache. Counters saturate at 15: the admission
-//! duel only asks "more often than the victim?", and small numbers answer that.
+//! counting a request costs one cache miss, not four: in a large cache the table is far bigger
+//! than the CPU cache. Counters saturate at 15: the admission duel only asks "more often than
+//! the victim?", and small numbers answer that.
 //!
 //! Every `10 x capacity` increments all counters are halved, so the sketch forgets old
 //! popularity and follows a changing workload (the "reset" of TinyLFU, Einziger, Friedman,
