@@ -3,11 +3,16 @@
 //! - [`rng`]: a seedable SplitMix64 generator.
 //! - [`zipf`]: a Zipf sampler by rejection-inversion, for skewed key popularity.
 //! - [`demo`]: the demo workload behind `slabcache-bench demo`.
+//! - [`peers`]: slabcache and the peer caches behind one interface, for the throughput and
+//!   memory benchmarks.
+//! - [`text`]: JSON and SVG escaping shared by the reports.
 //! - [`traces`]: trace replay behind `slabcache-bench traces`: hit ratios of slabcache, peer
 //!   caches, LRU and Belady's optimum on recorded access sequences.
 
 pub mod demo;
+pub mod peers;
 pub mod rng;
+pub mod text;
 pub mod traces;
 pub mod zipf;
 

@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use super::replay::PolicyKind;
 use super::Measurement;
+use crate::text::{json_string, xml_escape};
 
 /// The Markdown table: a row per trace and capacity, a column per policy. Each cell is the
 /// hit ratio in percent and, in parentheses, its gap to OPT in points.
@@ -84,22 +85,6 @@ fn gap(below: i64) -> String {
 
 fn find(row: &[Measurement], policy: PolicyKind) -> Option<&Measurement> {
     row.iter().find(|m| m.policy == policy)
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 // ----- SVG -----
@@ -284,13 +269,6 @@ fn draw_panel(out: &mut String, panel: &[Measurement], x0: f64, y0: f64) {
             );
         }
     }
-}
-
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
