@@ -3,28 +3,38 @@
 //! ```text
 //! slabcache-bench [demo] [--seconds S] [--threads N] [--cache-mib M] [--keys K] [--zipf S] [--seed X]
 //! slabcache-bench traces --format FORMAT --capacity N[,N...] [--json PATH] [--svg PATH] FILE...
+//! slabcache-bench throughput [--quick] [--threads N[,N...]] [--json PATH] [--svg PATH]
+//! slabcache-bench memory [--entries N] [--json PATH]
+//! slabcache-bench showdown [--json PATH]
 //! slabcache-bench help
 //! ```
 //!
 //! `demo` (the default) runs a mixed, Zipf-skewed workload for a couple of seconds and prints
 //! throughput, hit ratio and every statistic the cache keeps. `traces` replays recorded
 //! traces through slabcache, peer caches, LRU and Belady's optimum and tabulates their hit
-//! ratios. New subcommands slot into [`main`]'s match.
+//! ratios. `throughput` and `memory` measure slabcache next to its peers; `showdown` runs the
+//! quick throughput set, memory and three shipped traces as one report (the README's main
+//! command). New subcommands slot into [`main`]'s match.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use slabcache_bench::demo::{self, DemoConfig};
+use slabcache_bench::peers::Peer;
 use slabcache_bench::traces::{self, report};
+use slabcache_bench::{memory, showdown, throughput};
 
 const USAGE: &str = "\
 usage: slabcache-bench [COMMAND] [OPTIONS]
 
 commands:
-  demo    run a mixed Zipf workload and print a report (default)
-  traces  replay cache traces and tabulate hit ratios
-  help    print this message
+  demo        run a mixed Zipf workload and print a report (default)
+  traces      replay cache traces and tabulate hit ratios
+  throughput  Mops/s and latency of slabcache and its peers
+  memory      resident bytes per entry of slabcache and its peers
+  showdown    quick throughput, memory and hit ratio as one report
+  help        print this message
 
 demo options:
   --seconds S     how long to run            (default 2)
@@ -41,6 +51,23 @@ traces options: slabcache-bench traces --format FORMAT --capacity N[,N...] FILE.
   --svg PATH      also draw hit ratio against capacity as SVG
   FILE...         the traces; each is replayed at each capacity through
                   slabcache, moka, quick_cache, lru and opt (Belady)
+
+throughput options: slabcache, moka, quick_cache, mini_moka, stretto and
+locked_lru; Zipf 0.99 and uniform keys over 1M ids, 100k entries, read-only,
+95/5, 50/50 and insert-only mixes, 1, 2 and 4 threads, median of 5 x 1 s
+  --quick           Zipf only, 1 and 2 threads, median of 3 x 0.3 s
+  --threads N,..    thread counts instead of the default
+  --caches A,..     only these caches (names as above)
+  --json PATH       also write the results as JSON
+  --svg PATH        also draw Mops/s against threads as SVG
+
+memory options: each cache filled with 16-byte keys and 64-byte values in a
+child process of its own; resident bytes per entry and overhead past 80 bytes
+  --entries N       entries per cache (default 1000000)
+  --json PATH       also write the results as JSON
+
+showdown options:
+  --json PATH       also write every part's results as one JSON document
 ";
 
 fn main() -> ExitCode {
@@ -49,9 +76,17 @@ fn main() -> ExitCode {
         Some(first) if !first.starts_with('-') => args.remove(0),
         _ => "demo".to_string(),
     };
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let result = match command.as_str() {
         "demo" => run_demo(&args),
         "traces" => run_traces(&args),
+        "throughput" => run_throughput(&args),
+        "memory" => run_memory(&args),
+        memory::CHILD_COMMAND => run_memory_child(&args),
+        "showdown" => run_showdown(&args),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -190,6 +225,168 @@ fn parse_capacities(list: &str) -> Result<Vec<usize>, String> {
             _ => Err(format!(
                 "bad capacity `{item}` in --capacity: sizes are entries, from 1 to 2147483648"
             )),
+        })
+        .collect()
+}
+
+/// Writes `text` to `path`, or says why it could not.
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The options every measuring subcommand parses: `--json`, `--svg` and its own; `own`
+/// handles a flag and its value and says whether it knew the flag.
+fn parse_options(
+    args: &[String],
+    mut own: impl FnMut(&str, &str) -> Result<bool, String>,
+    mut flag: impl FnMut(&str) -> bool,
+) -> Result<(Option<PathBuf>, Option<PathBuf>), String> {
+    let (mut json, mut svg) = (None, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        if flag(arg) {
+            continue;
+        }
+        let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--json" => json = Some(PathBuf::from(value)),
+            "--svg" => svg = Some(PathBuf::from(value)),
+            _ if own(arg, value)? => {}
+            _ => return Err(format!("unknown option `{arg}`")),
+        }
+    }
+    Ok((json, svg))
+}
+
+/// Prints a progress line on stderr.
+fn progress(line: &str) {
+    eprintln!("  {line}");
+}
+
+fn run_throughput(args: &[String]) -> Result<ExitCode, String> {
+    let mut quick = false;
+    let mut threads = None;
+    let mut caches = None;
+    let (json, svg) = parse_options(
+        args,
+        |flag, value| {
+            match flag {
+                "--threads" => threads = Some(parse_list(value, "--threads", |n: &usize| *n >= 1)?),
+                "--caches" => {
+                    caches = Some(
+                        value
+                            .split(',')
+                            .map(|name| {
+                                Peer::from_name(name.trim())
+                                    .ok_or_else(|| format!("unknown cache `{name}` in --caches"))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                    )
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+        |flag| {
+            let known = flag == "--quick";
+            quick |= known;
+            known
+        },
+    )?;
+    let mut config = if quick {
+        throughput::Config::quick()
+    } else {
+        throughput::Config::full()
+    };
+    if let Some(threads) = threads {
+        config.threads = threads;
+    }
+    if let Some(caches) = caches {
+        config.peers = caches;
+    }
+    eprintln!("throughput on {}", showdown::machine());
+    let report = throughput::run(&config, &mut progress);
+    print!("{}", report.markdown());
+    if let Some(path) = json {
+        write_file(&path, &report.json())?;
+    }
+    if let Some(path) = svg {
+        write_file(&path, &report.svg())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_memory(args: &[String]) -> Result<ExitCode, String> {
+    let mut entries = memory::DEFAULT_ENTRIES;
+    let (json, svg) = parse_options(
+        args,
+        |flag, value| {
+            if flag != "--entries" {
+                return Ok(false);
+            }
+            entries = parse_list(value, "--entries", |n: &u64| (1..=1 << 32).contains(n))?[0];
+            Ok(true)
+        },
+        |_| false,
+    )?;
+    if svg.is_some() {
+        return Err("memory draws no chart; --svg is not an option of it".to_string());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let report = memory::run(&exe, entries, &mut progress)?;
+    print!("{}", report.markdown());
+    if let Some(path) = json {
+        write_file(&path, &report.json())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The hidden child of `memory`: `memory-child CACHE ENTRIES`.
+fn run_memory_child(args: &[String]) -> Result<ExitCode, String> {
+    let [cache, entries] = args else {
+        return Err(format!("{} needs CACHE ENTRIES", memory::CHILD_COMMAND));
+    };
+    let entries = entries
+        .parse()
+        .map_err(|_| format!("bad entry count `{entries}`"))?;
+    println!("{}", memory::child_main(cache, entries)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_showdown(args: &[String]) -> Result<ExitCode, String> {
+    let (json, svg) = parse_options(args, |_, _| Ok(false), |_| false)?;
+    if svg.is_some() {
+        return Err("showdown draws no chart; --svg is an option of throughput".to_string());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let started = std::time::Instant::now();
+    eprintln!("showdown on {}", showdown::machine());
+    let report = showdown::run(&showdown::Config::standard(exe), &mut progress)?;
+    print!("{}", report.markdown());
+    println!(
+        "
+Measured in {:.0} s on this machine.",
+        started.elapsed().as_secs_f64()
+    );
+    if let Some(path) = json {
+        write_file(&path, &report.json())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `N[,N...]` of numbers that satisfy `valid`.
+fn parse_list<T: std::str::FromStr>(
+    list: &str,
+    flag: &str,
+    valid: impl Fn(&T) -> bool,
+) -> Result<Vec<T>, String> {
+    list.split(',')
+        .map(|item| {
+            item.trim()
+                .parse::<T>()
+                .ok()
+                .filter(|n| valid(n))
+                .ok_or_else(|| format!("bad value `{item}` in {flag}"))
         })
         .collect()
 }

@@ -36,6 +36,9 @@ pub trait Contender: Send + Sync {
     /// that copy the value out.
     fn get(&self, key: &Key, scratch: &mut Vec<u8>) -> bool;
     fn insert(&self, key: &Key, value: &[u8]);
+    /// Runs maintenance the cache defers (applying buffered writes to its eviction policy), so
+    /// that what it holds afterwards is its steady state. Caches that defer nothing need not.
+    fn settle(&self) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,7 +89,11 @@ impl Peer {
             )),
             Peer::Stretto => Box::new(
                 // stretto's guidance: ten counters per entry the cache is expected to hold.
-                stretto::Cache::<Key, Arc<[u8]>>::new(entries * 10, entries as i64)
+                // Without ignoring its internal cost, stretto charges every entry 56 units
+                // of bookkeeping on top of the cost given, and a capacity of N holds N / 57.
+                stretto::CacheBuilder::<Key, Arc<[u8]>>::new(entries * 10, entries as i64)
+                    .set_ignore_internal_cost(true)
+                    .finalize()
                     .expect("stretto accepts a positive capacity"),
             ),
             Peer::LockedLru => Box::new(Mutex::new(lru::LruCache::<Key, Arc<[u8]>>::new(
@@ -128,6 +135,10 @@ impl Contender for moka::sync::Cache<Key, Arc<[u8]>> {
     fn insert(&self, key: &Key, value: &[u8]) {
         moka::sync::Cache::insert(self, *key, Arc::from(value));
     }
+
+    fn settle(&self) {
+        self.run_pending_tasks();
+    }
 }
 
 impl Contender for quick_cache::sync::Cache<Key, Arc<[u8]>> {
@@ -147,6 +158,10 @@ impl Contender for mini_moka::sync::Cache<Key, Arc<[u8]>> {
 
     fn insert(&self, key: &Key, value: &[u8]) {
         mini_moka::sync::Cache::insert(self, *key, Arc::from(value));
+    }
+
+    fn settle(&self) {
+        mini_moka::sync::ConcurrentCacheExt::sync(self);
     }
 }
 

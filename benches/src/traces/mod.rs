@@ -93,6 +93,24 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// A measurement for tests of the reports built on these.
+    #[cfg(test)]
+    pub(crate) fn of(
+        trace: &str,
+        capacity: usize,
+        policy: PolicyKind,
+        hits: u64,
+        requests: u64,
+    ) -> Measurement {
+        Measurement {
+            trace: trace.to_string(),
+            capacity,
+            policy,
+            hits,
+            requests,
+        }
+    }
+
     /// Hits as a percentage of all requests.
     pub fn hit_ratio(&self) -> f64 {
         100.0 * self.hits as f64 / self.requests as f64

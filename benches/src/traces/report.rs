@@ -8,7 +8,10 @@ use std::fmt::Write;
 
 use super::replay::PolicyKind;
 use super::Measurement;
-use crate::text::{json_string, xml_escape};
+use crate::text::{
+    json_string, panel_origin, polyline, svg_start, xml_escape, BOTTOM, LEFT, PANEL_HEIGHT,
+    PANEL_WIDTH, RIGHT, TOP,
+};
 
 /// The Markdown table: a row per trace and capacity, a column per policy. Each cell is the
 /// hit ratio in percent and, in parentheses, its gap to OPT in points.
@@ -89,15 +92,7 @@ fn find(row: &[Measurement], policy: PolicyKind) -> Option<&Measurement> {
 
 // ----- SVG -----
 
-const PANEL_WIDTH: f64 = 420.0;
-const PANEL_HEIGHT: f64 = 300.0;
 const PANELS_PER_ROW: usize = 3;
-const LEGEND_HEIGHT: f64 = 34.0;
-/// The plot area inside a panel: margins left (y labels), right, top (title), bottom.
-const LEFT: f64 = 52.0;
-const RIGHT: f64 = 16.0;
-const TOP: f64 = 34.0;
-const BOTTOM: f64 = 44.0;
 /// Capacities spanning at least this factor get a logarithmic x axis.
 const LOG_SPAN: f64 = 10.0;
 /// Roughly the width of a digit of an axis label, and the least room between two labels,
@@ -119,19 +114,10 @@ fn style(policy: PolicyKind) -> (&'static str, &'static str) {
 /// Hit ratio against capacity, a line per policy, a panel per trace.
 pub fn svg(results: &[Measurement]) -> String {
     let panels: Vec<&[Measurement]> = results.chunk_by(|a, b| a.trace == b.trace).collect();
-    let columns = panels.len().clamp(1, PANELS_PER_ROW);
-    let rows = panels.len().div_ceil(PANELS_PER_ROW).max(1);
-    let width = columns as f64 * PANEL_WIDTH;
-    let height = LEGEND_HEIGHT + rows as f64 * PANEL_HEIGHT;
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
-         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"11\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
+    let mut out = svg_start(panels.len(), PANELS_PER_ROW);
     legend(&mut out);
     for (i, panel) in panels.iter().enumerate() {
-        let x = (i % PANELS_PER_ROW) as f64 * PANEL_WIDTH;
-        let y = LEGEND_HEIGHT + (i / PANELS_PER_ROW) as f64 * PANEL_HEIGHT;
+        let (x, y) = panel_origin(i, PANELS_PER_ROW);
         draw_panel(&mut out, panel, x, y);
     }
     out.push_str("</svg>\n");
@@ -253,21 +239,7 @@ fn draw_panel(out: &mut String, panel: &[Measurement], x0: f64, y0: f64) {
             .collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (colour, dash) = style(policy);
-        let path: Vec<String> = points
-            .iter()
-            .map(|(x, y)| format!("{x:.1},{y:.1}"))
-            .collect();
-        let _ = writeln!(
-            out,
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>",
-            path.join(" ")
-        );
-        for (x, y) in points {
-            let _ = writeln!(
-                out,
-                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"{colour}\"/>"
-            );
-        }
+        polyline(out, &points, colour, 2.0, dash, 2.5);
     }
 }
 
@@ -276,13 +248,7 @@ mod tests {
     use super::*;
 
     fn measurement(trace: &str, capacity: usize, policy: PolicyKind, hits: u64) -> Measurement {
-        Measurement {
-            trace: trace.to_string(),
-            capacity,
-            policy,
-            hits,
-            requests: 10_000,
-        }
+        Measurement::of(trace, capacity, policy, hits, 10_000)
     }
 
     /// Two traces at two capacities; hit counts out of 10,000 (so 4512 hits is 45.12%).
