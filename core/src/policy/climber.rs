@@ -81,10 +81,11 @@ impl Climber {
     }
 
     /// A miss on the key with hash `hash`, whose sketch estimate before this request is
-    /// `estimate`: moves the window by one entry if the key is a ghost.
-    pub(super) fn missed(&mut self, hash: u32, estimate: u8, capacity: u64) {
+    /// `estimate()` (asked only for a ghost, since it costs a cache miss): moves the window by
+    /// one entry if the key is a ghost.
+    pub(super) fn missed(&mut self, hash: u32, estimate: impl FnOnce() -> u8, capacity: u64) {
         let entry = 1.0 / capacity.max(1) as f64;
-        if estimate <= FAMILIAR && self.rejected.holds(hash) {
+        if self.rejected.holds(hash) && estimate() <= FAMILIAR {
             self.window = (self.window + entry).min(MAX_WINDOW);
         } else if self.evicted.holds(hash) {
             self.window = (self.window - entry).max(0.0);
@@ -175,16 +176,16 @@ mod tests {
         let mut climber = Climber::new();
         let entry = 1.0 / CAPACITY as f64;
         climber.rejected(7, CAPACITY);
-        climber.missed(7, 1, CAPACITY);
+        climber.missed(7, || 1, CAPACITY);
         let grown = climber.window();
         assert!((grown - (INITIAL_WINDOW + entry)).abs() < 1e-12, "{grown}");
         climber.evicted(8, CAPACITY);
-        climber.missed(8, 9, CAPACITY);
+        climber.missed(8, || 9, CAPACITY);
         assert!(
             (climber.window() - INITIAL_WINDOW).abs() < 1e-12,
             "turned back"
         );
-        climber.missed(8, 9, CAPACITY);
+        climber.missed(8, || 9, CAPACITY);
         assert!(climber.window() < INITIAL_WINDOW, "and keeps shrinking");
     }
 
@@ -192,9 +193,9 @@ mod tests {
     fn a_familiar_rejected_key_is_no_evidence() {
         let mut climber = Climber::new();
         climber.rejected(7, CAPACITY);
-        climber.missed(7, FAMILIAR + 1, CAPACITY);
+        climber.missed(7, || FAMILIAR + 1, CAPACITY);
         assert_eq!(climber.window(), INITIAL_WINDOW);
-        climber.missed(7, FAMILIAR, CAPACITY);
+        climber.missed(7, || FAMILIAR, CAPACITY);
         assert!(climber.window() > INITIAL_WINDOW);
     }
 
@@ -203,7 +204,7 @@ mod tests {
         let mut climber = Climber::new();
         climber.rejected(1, CAPACITY);
         climber.evicted(2, CAPACITY);
-        climber.missed(3, 0, CAPACITY);
+        climber.missed(3, || 0, CAPACITY);
         assert_eq!(climber.window(), INITIAL_WINDOW);
     }
 
@@ -213,9 +214,9 @@ mod tests {
         for hash in 0..=GHOST_LENGTH {
             climber.rejected(hash, CAPACITY);
         }
-        climber.missed(0, 0, CAPACITY);
+        climber.missed(0, || 0, CAPACITY);
         assert_eq!(climber.window(), INITIAL_WINDOW, "0 was forgotten");
-        climber.missed(1, 0, CAPACITY);
+        climber.missed(1, || 0, CAPACITY);
         assert!(climber.window() > INITIAL_WINDOW, "1 was not");
     }
 
@@ -237,12 +238,12 @@ mod tests {
         let mut climber = Climber::new();
         for hash in 0..5000 {
             climber.rejected(hash, 10);
-            climber.missed(hash, 0, 10);
+            climber.missed(hash, || 0, 10);
         }
         assert_eq!(climber.window(), MAX_WINDOW);
         for hash in 0..5000 {
             climber.evicted(hash, 10);
-            climber.missed(hash, 9, 10);
+            climber.missed(hash, || 9, 10);
         }
         assert_eq!(climber.window(), 0.0);
     }

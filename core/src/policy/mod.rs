@@ -304,8 +304,9 @@ impl Queues {
     pub(crate) fn admit(&mut self, chunks: &impl ClassChunks, id: u32, hash: u64, capacity: u64) {
         self.fit(capacity);
         let hash = hash & HASH_MASK;
+        let sketch = &self.sketch;
         self.climber
-            .missed(hash as u32, self.sketch.frequency(hash), capacity);
+            .missed(hash as u32, || sketch.frequency(hash), capacity);
         self.sketch.increment(hash);
         chunks.references().take(id);
         let handle = self.handles.take(id, hash);
