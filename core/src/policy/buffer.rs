@@ -1,8 +1,8 @@
 //! Hits on their way to the frequency sketch: lossy, striped read buffers.
 //!
 //! A reader that hits records its key's hash in its thread's stripe with a plain store and
-//! takes no lock; the sketch is updated later, in bulk, by whichever thread holds the class
-//! lock (a writer, or a reader that found its stripe full and won a `try_lock`). A full stripe
+//! takes no lock; the sketch is updated later, in bulk, when that thread holds the class lock
+//! (as a writer, or as a reader that found its stripe full and won a `try_lock`). A full stripe
 //! drops further records until it is drained: a frequency sketch loses nothing important by
 //! missing a few hits of a hot key, and a reader never waits for policy work.
 //!
@@ -44,18 +44,17 @@ impl ReadBuffer {
         len + 1 == SLOTS
     }
 
-    /// Hands every recorded hash to `sink` and empties the stripes (under the class lock).
+    /// Hands the hashes recorded in the calling thread's stripe to `sink` and empties it
+    /// (under the class lock). Only that stripe, so that the lock is held for at most
+    /// [`SLOTS`] sketch updates: every thread drains its own stripe when it fills it or
+    /// writes, and a stripe that waits meanwhile only drops records.
     pub(crate) fn drain(&self, mut sink: impl FnMut(u64)) {
-        for stripe in &self.stripes {
-            let len = (stripe.len.load(Ordering::Acquire) as usize).min(SLOTS);
-            if len == 0 {
-                continue;
-            }
-            stripe.hashes[..len]
-                .iter()
-                .for_each(|h| sink(h.load(Ordering::Relaxed)));
-            stripe.len.store(0, Ordering::Relaxed);
-        }
+        let stripe = &self.stripes[sync::thread_stripe() % STRIPES];
+        let len = (stripe.len.load(Ordering::Acquire) as usize).min(SLOTS);
+        stripe.hashes[..len]
+            .iter()
+            .for_each(|h| sink(h.load(Ordering::Relaxed)));
+        stripe.len.store(0, Ordering::Relaxed);
     }
 }
 
