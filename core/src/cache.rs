@@ -484,17 +484,33 @@ impl Cache {
     ) -> Result<Version, Error> {
         self.check_sizes(key, value)?;
         let hash = self.index.hash(key);
-        if !matches!(condition, Condition::Always) {
+        let known = if matches!(condition, Condition::Always) {
+            None
+        } else {
             // Fail fast, before taking a chunk, when the condition already fails.
             let current = self.read(key, None, false);
             self.check_condition(condition, current)?;
-        }
+            Some(current)
+        };
         let now = Now::new(&*self.clock);
         let class = self
             .slab
             .class_for(chunk::bytes_needed(key.len(), value.len()))
             .expect("sizes within limits fit the largest class");
-        let id = self.slab.allocate(class, hash.value(), self, &now);
+        // A new key in a cache at its entry limit needs a victim. Evicting it in the critical
+        // section that takes the chunk saves the second trip through the class lock that the
+        // retry below would make; a lock-free look at the key tells whether it is new (if
+        // that look is wrong, the retry still settles it).
+        let at_limit = self
+            .max_entries
+            .is_some_and(|max| self.entries.load(Ordering::Relaxed) >= max);
+        let evict_first = at_limit
+            && known
+                .unwrap_or_else(|| self.read(key, None, false))
+                .is_none();
+        let id = self
+            .slab
+            .allocate(class, hash.value(), self, &now, evict_first);
         let fresh = self.slab.chunk(id);
         fresh.fill(key, value, self.ttl.deadline(&now, ttl));
         loop {

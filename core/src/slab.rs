@@ -250,13 +250,16 @@ impl Slab {
 
     /// Takes a chunk of `class` for a new entry whose key has hash `hash`, and starts its
     /// write; it is queued at once, so it is never unaccounted for. Evicts, reaps or moves a
-    /// page when the class has no free chunk. `now` is the instant for expiry decisions.
+    /// page when the class has no free chunk, and with `evict_first` evicts one entry of the
+    /// class once the chunk is taken (the cache is at its entry limit). `now` is the instant
+    /// for expiry decisions.
     pub(crate) fn allocate(
         &self,
         class: usize,
         hash: u64,
         unpub: &dyn Unpublish,
         now: &Now<'_>,
+        evict_first: bool,
     ) -> u32 {
         self.note_demand(class);
         let mut state = sync::lock(&self.states[class]);
@@ -271,6 +274,12 @@ impl Slab {
                 self.chunk(id).begin_write();
                 let capacity = self.capacity(class, &state);
                 state.queues.admit(&self.view(), id, hash, capacity);
+                if evict_first {
+                    // After the admission, so that the new entry's arrival is what makes the
+                    // window overflow and its oldest entry duel the main region's victim (the
+                    // new chunk itself, being written, is never the victim).
+                    self.make_room(&mut state, class, unpub, now);
+                }
                 return id;
             }
             if let Some(page) = self.arena.take_fresh_page() {
