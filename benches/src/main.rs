@@ -181,7 +181,13 @@ fn run_traces(args: &[String]) -> Result<ExitCode, String> {
         let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
             "--format" => format = Some(value.parse()?),
-            "--capacity" => capacities = Some(parse_capacities(value)?),
+            "--capacity" => {
+                capacities = Some(parse_list(
+                    value,
+                    "--capacity (sizes are entries, from 1 to 2147483648)",
+                    |n: &usize| (1..=1 << 31).contains(n),
+                )?)
+            }
             "--json" => json = Some(PathBuf::from(value)),
             "--svg" => svg = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown option `{arg}`")),
@@ -215,18 +221,6 @@ fn run_traces(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `N[,N...]`: cache sizes in entries, each from 1 to 2^31.
-fn parse_capacities(list: &str) -> Result<Vec<usize>, String> {
-    list.split(',')
-        .map(|item| match item.trim().parse::<usize>() {
-            Ok(n) if (1..=1 << 31).contains(&n) => Ok(n),
-            _ => Err(format!(
-                "bad capacity `{item}` in --capacity: sizes are entries, from 1 to 2147483648"
-            )),
-        })
-        .collect()
 }
 
 /// Writes `text` to `path`, or says why it could not.
@@ -324,7 +318,7 @@ fn run_memory(args: &[String]) -> Result<ExitCode, String> {
             if flag != "--entries" {
                 return Ok(false);
             }
-            entries = parse_list(value, "--entries", |n: &u64| (1..=1 << 32).contains(n))?[0];
+            entries = parse_number(value, "--entries", |n: &u64| (1..=1 << 32).contains(n))?;
             Ok(true)
         },
         |_| false,
@@ -381,12 +375,19 @@ fn parse_list<T: std::str::FromStr>(
     valid: impl Fn(&T) -> bool,
 ) -> Result<Vec<T>, String> {
     list.split(',')
-        .map(|item| {
-            item.trim()
-                .parse::<T>()
-                .ok()
-                .filter(|n| valid(n))
-                .ok_or_else(|| format!("bad value `{item}` in {flag}"))
-        })
+        .map(|item| parse_number(item, flag, &valid))
         .collect()
+}
+
+/// One number that satisfies `valid`.
+fn parse_number<T: std::str::FromStr>(
+    item: &str,
+    flag: &str,
+    valid: impl Fn(&T) -> bool,
+) -> Result<T, String> {
+    item.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|n| valid(n))
+        .ok_or_else(|| format!("bad value `{item}` in {flag}"))
 }

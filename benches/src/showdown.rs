@@ -141,9 +141,10 @@ impl Report {
                     mix.name()
                 ),
                 ours: ours.map_or("-".into(), |v| format!("{v:.2}")),
-                best: ours
-                    .zip(ratio)
-                    .map_or("-".into(), |(v, r)| format!("{:.2}", v / r)),
+                best: self
+                    .throughput
+                    .best_peer_mops(Workload::Zipf, mix, SUMMARY_THREADS)
+                    .map_or("-".into(), |v| format!("{v:.2}")),
                 ratio,
             });
         }

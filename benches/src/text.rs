@@ -88,6 +88,19 @@ pub fn polyline(
     }
 }
 
+/// A horizontal grid line across a plot, from `left` to `right` at height `y`, labelled at
+/// its left end.
+pub fn y_grid_line(out: &mut String, left: f64, right: f64, y: f64, label: &str) {
+    let _ = writeln!(
+        out,
+        "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{right}\" y2=\"{y:.1}\" stroke=\"#e0e0e0\"/>\
+         <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+        left - 6.0,
+        y + 4.0,
+        xml_escape(label)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,8 +42,8 @@ use std::time::{Duration, Instant};
 use crate::peers::{self, Contender, Key, Peer, VALUE_LEN};
 use crate::rng::{mix64, Rng};
 use crate::text::{
-    json_string, panel_origin, polyline, svg_start, xml_escape, BOTTOM, LEFT, PANEL_HEIGHT,
-    PANEL_WIDTH, RIGHT, TOP,
+    json_string, panel_origin, polyline, svg_start, xml_escape, y_grid_line, BOTTOM, LEFT,
+    PANEL_HEIGHT, PANEL_WIDTH, RIGHT, TOP,
 };
 use crate::zipf::Zipf;
 
@@ -625,14 +625,17 @@ impl Report {
     /// ahead); `None` unless slabcache and at least one peer were measured there.
     pub fn ratio_to_best_peer(&self, workload: Workload, mix: Mix, threads: usize) -> Option<f64> {
         let ours = self.mops(Peer::Slabcache, workload, mix, threads)?;
-        let best = self
-            .config
+        Some(ours / self.best_peer_mops(workload, mix, threads)?)
+    }
+
+    /// The highest Mops/s of a peer (not slabcache) at a point, if any peer was measured.
+    pub fn best_peer_mops(&self, workload: Workload, mix: Mix, threads: usize) -> Option<f64> {
+        self.config
             .peers
             .iter()
             .filter(|&&peer| peer != Peer::Slabcache)
             .filter_map(|&peer| self.mops(peer, workload, mix, threads))
-            .reduce(f64::max)?;
-        Some(ours / best)
+            .reduce(f64::max)
     }
 
     /// Nanoseconds per get of slabcache on one thread, Zipf read-only, if measured.
@@ -842,14 +845,7 @@ impl Report {
         let ticks = (y_high / step).round() as usize;
         for k in 0..=ticks {
             let mops = k as f64 * step;
-            let y = y_of(mops);
-            let _ = writeln!(
-                out,
-                "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{right}\" y2=\"{y:.1}\" stroke=\"#e0e0e0\"/>\
-                 <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{mops:.decimals$}</text>",
-                left - 6.0,
-                y + 4.0
-            );
+            y_grid_line(out, left, right, y_of(mops), &format!("{mops:.decimals$}"));
         }
         for &t in &threads {
             let x = x_of(t);

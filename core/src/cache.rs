@@ -504,13 +504,13 @@ impl Cache {
         let at_limit = self
             .max_entries
             .is_some_and(|max| self.entries.load(Ordering::Relaxed) >= max);
-        let evict_first = at_limit
+        let evict_one = at_limit
             && known
                 .unwrap_or_else(|| self.read(key, None, false))
                 .is_none();
         let id = self
             .slab
-            .allocate(class, hash.value(), self, &now, evict_first);
+            .allocate(class, hash.value(), self, &now, evict_one);
         let fresh = self.slab.chunk(id);
         fresh.fill(key, value, self.ttl.deadline(&now, ttl));
         loop {

@@ -250,7 +250,7 @@ impl Slab {
 
     /// Takes a chunk of `class` for a new entry whose key has hash `hash`, and starts its
     /// write; it is queued at once, so it is never unaccounted for. Evicts, reaps or moves a
-    /// page when the class has no free chunk, and with `evict_first` evicts one entry of the
+    /// page when the class has no free chunk, and with `evict_one` evicts one entry of the
     /// class once the chunk is taken (the cache is at its entry limit). `now` is the instant
     /// for expiry decisions.
     pub(crate) fn allocate(
@@ -259,7 +259,7 @@ impl Slab {
         hash: u64,
         unpub: &dyn Unpublish,
         now: &Now<'_>,
-        evict_first: bool,
+        evict_one: bool,
     ) -> u32 {
         self.note_demand(class);
         let mut state = sync::lock(&self.states[class]);
@@ -274,7 +274,7 @@ impl Slab {
                 self.chunk(id).begin_write();
                 let capacity = self.capacity(class, &state);
                 state.queues.admit(&self.view(), id, hash, capacity);
-                if evict_first {
+                if evict_one {
                     // After the admission, so that the new entry's arrival is what makes the
                     // window overflow and its oldest entry duel the main region's victim (the
                     // new chunk itself, being written, is never the victim).

@@ -9,8 +9,8 @@ use std::fmt::Write;
 use super::replay::PolicyKind;
 use super::Measurement;
 use crate::text::{
-    json_string, panel_origin, polyline, svg_start, xml_escape, BOTTOM, LEFT, PANEL_HEIGHT,
-    PANEL_WIDTH, RIGHT, TOP,
+    json_string, panel_origin, polyline, svg_start, xml_escape, y_grid_line, BOTTOM, LEFT,
+    PANEL_HEIGHT, PANEL_WIDTH, RIGHT, TOP,
 };
 
 /// The Markdown table: a row per trace and capacity, a column per policy. Each cell is the
@@ -185,14 +185,7 @@ fn draw_panel(out: &mut String, panel: &[Measurement], x0: f64, y0: f64) {
     };
     let mut ratio = y_low;
     while ratio <= y_high + 1e-9 {
-        let y = y_of(ratio);
-        let _ = writeln!(
-            out,
-            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{right}\" y2=\"{y:.1}\" stroke=\"#e0e0e0\"/>\
-             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{ratio}</text>",
-            left - 6.0,
-            y + 4.0
-        );
+        y_grid_line(out, left, right, y_of(ratio), &ratio.to_string());
         ratio += step;
     }
     // The capacities, where the labels do not crowd each other: a label's right half and the
