@@ -10,9 +10,12 @@
 //! ```
 //!
 //! Invariants:
-//! - A chunk is never rewritten in place while the index points at it: a new value goes into
-//!   a fresh chunk, and the old one is retired (made free) only after the index stopped
-//!   pointing at it. So a reader that validates its copy got one entry's data, whole.
+//! - A published chunk (one the index points at) is rewritten only by a writer holding the
+//!   bucket lock of the slot that points at it, for the same key, inside `begin_write` /
+//!   `end_write`: an update whose value fits the same size class. Any other new value goes
+//!   into a fresh chunk, and the old one is retired (made free) only after the index stopped
+//!   pointing at it. Either way a reader that validates its copy got one entry's data, whole,
+//!   and the key of a published chunk never changes.
 //! - The key length is 0 exactly when the chunk holds no entry (keys are never empty); the
 //!   lengths change only while `seq` is odd.
 //! - Readers never write a chunk. (Reference bits live beside the arena, in the slab, because a
@@ -130,7 +133,8 @@ impl<'a> Chunk<'a> {
 
     // ----- writer side (the caller owns the chunk) -----
 
-    /// Starts writing a free chunk: readers that still hold its id now fail validation.
+    /// Starts writing a chunk the caller owns (a free one, or a published one under its
+    /// bucket lock): readers that hold its id now fail validation until `end_write`.
     pub(crate) fn begin_write(&self) {
         let seq = self.w[0].load(Ordering::Relaxed);
         debug_assert!(seq & 1 == 0, "chunk already being written");
@@ -209,7 +213,8 @@ impl<'a> Chunk<'a> {
         self.is_being_written() || self.w[1].load(Ordering::Relaxed) != 0
     }
 
-    /// Whether a writer is filling the chunk right now (it is allocated but not published).
+    /// Whether a writer is filling the chunk right now: a chunk allocated but not yet
+    /// published, or, for the length of one copy, a published one being updated in place.
     pub(crate) fn is_being_written(&self) -> bool {
         self.w[0].load(Ordering::Relaxed) & 1 == 1
     }

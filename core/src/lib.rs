@@ -23,7 +23,8 @@
 //!
 //! - `arena`: one anonymous mapping of `max_bytes`, cut into pages, each with a layout seqlock.
 //! - `slab`: pages carved into chunks of size classes; free stacks; pages move between classes.
-//! - `chunk`: one entry per chunk, read under a seqlock, never rewritten in place.
+//! - `chunk`: one entry per chunk, read under a seqlock; rewritten in place only by an update
+//!   under its bucket lock.
 //! - `index`: hash buckets of atomic words; lock-free reads, a lock bit per bucket for writers.
 //! - `policy`: per-class window / probation / protected rings with CLOCK second chances.
 //! - `mapping`, `ttl`, `stats`, `rng`, `sync`: zeroed mappings, time, counters, randomness,

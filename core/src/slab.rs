@@ -27,7 +27,7 @@
 //! Lock order: a class lock, then bucket locks (eviction). Never two class locks at once.
 
 use crate::arena::{Arena, Layout};
-use crate::chunk::{self, Chunk, EntryHead};
+use crate::chunk::{self, Chunk};
 use crate::policy::{Candidate, ClassChunks, Queues, ReadBuffer, References};
 use crate::rng;
 use crate::sync::{self, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
@@ -47,9 +47,12 @@ const REAP_MAX_ROUNDS: u32 = 8;
 /// Takes an entry out of the index on the slab's behalf (the slab knows no keys or hashes).
 pub(crate) trait Unpublish {
     /// Removes the entry held in chunk `id` from the index if the index still points at it,
-    /// and accounts for it as evicted or expired; true when it did. Called with the chunk's
-    /// class lock held, so the chunk cannot change meanwhile.
-    fn unpublish(&self, id: u32, chunk: Chunk<'_>, head: &EntryHead, expired: bool) -> bool;
+    /// and accounts for it as evicted or expired (as it is at `now`). With `only_if_expired`,
+    /// an entry that is not expired (an update rewrote it in place since the caller looked)
+    /// stays. Returns whether the chunk may be freed: false only when it stayed published.
+    /// Called with the chunk's class lock held; the entry's bucket lock, taken inside, is what
+    /// keeps an in-place update from changing the entry while it is judged.
+    fn unpublish(&self, id: u32, chunk: Chunk<'_>, now: &Now<'_>, only_if_expired: bool) -> bool;
 }
 
 /// Where a published chunk was, for releasing it after it left the index.
@@ -340,22 +343,14 @@ impl Slab {
 
     /// Frees a chunk the index no longer points at. Whoever unpublished it calls this; it is a
     /// no-op when an evictor or a page move already freed it (its layout or sequence moved on).
-    /// `successor`, the chunk that replaced it in the index, takes over its place in the
-    /// queues when both are of one class and still as published.
-    pub(crate) fn release(&self, chunk: Published, successor: Option<Published>) {
+    pub(crate) fn release(&self, chunk: Published) {
         let Some(class) = chunk.layout.class() else {
             return;
         };
         let mut state = sync::lock(&self.states[class]);
-        if !self.still_published(chunk) {
-            return;
+        if self.still_published(chunk) {
+            self.free_chunk(&mut state, class, chunk.id);
         }
-        if let Some(new) =
-            successor.filter(|new| new.layout.class() == Some(class) && self.still_published(*new))
-        {
-            state.queues.inherit(&self.view(), chunk.id, new.id);
-        }
-        self.free_chunk(&mut state, class, chunk.id);
     }
 
     /// Whether a chunk is as it was published (the caller holds its class's lock).
@@ -432,11 +427,13 @@ impl Slab {
         let Some(victim) = state.queues.next_victim(&self.view(), capacity, examine) else {
             return false;
         };
-        self.evict(state, class, victim, unpub, now);
+        self.evict(state, class, victim, unpub, now, false);
         true
     }
 
-    /// Evicts queued chunk `id`: out of the index (if still there), off its queue, freed.
+    /// Evicts queued chunk `id`: out of the index (if still there), off its queue, freed. With
+    /// `only_if_expired`, an entry found live under its bucket lock is left alone. True when
+    /// the chunk was freed.
     fn evict(
         &self,
         state: &mut ClassState,
@@ -444,18 +441,17 @@ impl Slab {
         id: u32,
         unpub: &dyn Unpublish,
         now: &Now<'_>,
-    ) {
+        only_if_expired: bool,
+    ) -> bool {
         let chunk = self.chunk(id);
         // Queued chunks are never free (freeing forgets them first); should that ever break,
         // refusing here keeps a chunk from going onto the free stack twice.
         debug_assert!(chunk.in_use(), "chunk {id} queued while free");
-        if !chunk.in_use() {
-            return;
-        }
-        if let Some(head) = chunk.head() {
-            unpub.unpublish(id, chunk, &head, now.expired(head.deadline));
+        if !chunk.in_use() || !unpub.unpublish(id, chunk, now, only_if_expired) {
+            return false;
         }
         self.free_chunk(state, class, id);
+        true
     }
 
     /// Samples random chunks of the class and frees the expired ones, repeating while more
@@ -479,8 +475,8 @@ impl Slab {
                 // A chunk with an entry whose write has ended is published and queued.
                 if !chunk.is_being_written()
                     && chunk.head().is_some_and(|h| now.expired(h.deadline))
+                    && self.evict(state, class, id, unpub, now, true)
                 {
-                    self.evict(state, class, id, unpub, now);
                     expired += 1;
                 }
             }
@@ -597,7 +593,7 @@ impl Slab {
             .find(|&p| ids(p).all(|id| !self.chunk(id).is_being_written()))?;
         for id in ids(page) {
             if self.chunk(id).in_use() {
-                self.evict(state, donor, id, unpub, now);
+                self.evict(state, donor, id, unpub, now, false);
             }
         }
         state.free.retain(|&id| self.page_of(id) != page);

@@ -1032,6 +1032,47 @@ fn stats_count_evictions_after_overfilling_body() {
 }
 
 #[test]
+fn updates_of_a_full_cache_evict_nothing() {
+    within(HANG_LIMIT, updates_of_a_full_cache_evict_nothing_body);
+}
+
+/// An update whose value stays in the entry's size class rewrites the entry's chunk, so it
+/// needs no free chunk: in a full arena it must not evict another entry to make room.
+fn updates_of_a_full_cache_evict_nothing_body() {
+    let (cache, _clock) = small_cache();
+    let value_len = 100;
+    let mut i = 0;
+    while cache.stats().evictions == 0 {
+        let k = key(i);
+        cache.insert(&k, &pattern_value(&k, value_len)).unwrap();
+        i += 1;
+    }
+    let resident: Vec<Vec<u8>> = (0..i).map(key).filter(|k| cache.contains(k)).collect();
+    let before = cache.stats();
+    for round in 1..=3u8 {
+        for k in &resident {
+            let mut value = pattern_value(k, value_len - usize::from(round));
+            value[0] = round;
+            let version = cache.insert(k, &value).unwrap();
+            assert_holds(&cache, k, &value, version);
+        }
+    }
+    let after = cache.stats();
+    assert_eq!(
+        after.evictions, before.evictions,
+        "an update evicted an entry"
+    );
+    assert_eq!(after.updates - before.updates, 3 * resident.len() as u64);
+    assert_eq!(after.entries, before.entries);
+    assert_eq!(
+        after.payload_bytes,
+        before.payload_bytes - 3 * resident.len() as u64,
+        "each round shortened every value by one byte"
+    );
+    assert!(resident.iter().all(|k| cache.contains(k)));
+}
+
+#[test]
 fn stats_count_expirations_reclaimed_under_pressure() {
     within(
         HANG_LIMIT,

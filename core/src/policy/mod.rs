@@ -20,10 +20,9 @@
 //!
 //! Rings hold *handles*, not chunk ids. A handle is a slot of the class's handle table, which
 //! says which chunk holds the entry and which ring the handle is on; the chunk stores its
-//! handle in its mark word. Because an entry is rewritten into a fresh chunk, a handle is what
-//! makes an entry's place in the queues survive its updates: an update of a key hands the old
-//! chunk's handle to the new chunk ([`Queues::inherit`]), one table write, and the entry keeps
-//! its position, as an update in an LRU would.
+//! handle in its mark word. (An update rewrites its entry's chunk in place when the value
+//! stays in the class, so it keeps its handle and its place, as an update in an LRU would; an
+//! update into another class is a new entry there.)
 //!
 //! An intrusive doubly linked list makes every unlink touch two neighbouring chunks, cache
 //! misses scattered over the arena. Rings are appended and consumed at their ends only. An
@@ -171,11 +170,6 @@ impl Handles {
     fn set_region(&mut self, handle: u32, region: Region) {
         let entry = &mut self.entries[handle as usize];
         *entry = *entry & !REGION_MASK | region as u64;
-    }
-
-    fn set_chunk(&mut self, handle: u32, id: u32) {
-        let entry = &mut self.entries[handle as usize];
-        *entry = *entry & 0xffff_ffff | u64::from(id) << 32;
     }
 
     /// Whether a handle taken off a ring is dead; a dead one goes back to the free list.
@@ -345,20 +339,6 @@ impl Queues {
         self.rings[self.handles.region(handle) as usize].live -= 1;
         self.handles.set_region(handle, Region::None);
         chunks.set_handle(id, 0);
-    }
-
-    /// Gives the place of `old`'s entry in the queues to `new`, which replaces it: an update
-    /// counts as a use of the entry, not as a new one. `new` was admitted when it was taken.
-    pub(crate) fn inherit(&mut self, chunks: &impl ClassChunks, old: u32, new: u32) {
-        let handle = chunks.handle(old);
-        if handle == 0 {
-            return;
-        }
-        self.forget(chunks, new);
-        self.handles.set_chunk(handle, new);
-        chunks.set_handle(new, handle);
-        chunks.set_handle(old, 0);
-        chunks.references().touch(new);
     }
 
     /// The entry to evict next (still queued), or `None` when every queued chunk is being
@@ -630,19 +610,6 @@ mod tests {
         assert_eq!(queues.len(), 3);
         let order = evict_all(&mut queues, &chunks);
         assert_eq!(order, vec![1, 3, 5]);
-    }
-
-    #[test]
-    fn an_update_keeps_the_entry_place() {
-        let (mut queues, chunks) = admitted(4);
-        // Entry in chunk 0 is rewritten into chunk 100, which was admitted when taken.
-        queues.admit(&chunks, 100, key_hash(100), CAPACITY);
-        queues.inherit(&chunks, 0, 100);
-        queues.forget(&chunks, 0);
-        assert_eq!(queues.len(), 4);
-        // An update counts as a use: 100 gets a second chance, then leaves last.
-        let order = evict_all(&mut queues, &chunks);
-        assert_eq!(order, vec![1, 2, 3, 100]);
     }
 
     #[test]
