@@ -22,7 +22,7 @@
 //! Lock order: class lock, then bucket lock. Code holding a bucket lock never takes a class
 //! lock: replaced chunks are released after unlocking.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -218,8 +218,10 @@ enum Probe {
 }
 
 thread_local! {
-    /// Scratch space for keys read back from chunks being evicted (to hash them).
-    static KEY_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Scratch space for keys read back from chunks being evicted (to hash them). Taken out
+    /// while in use rather than borrowed, so no borrow spans the atomic loads in between:
+    /// loom runs its model threads on one OS thread, where such a borrow would be shared.
+    static KEY_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 impl Cache {
@@ -741,12 +743,11 @@ impl Unpublish for Cache {
         let Some(head) = chunk.head() else {
             return true;
         };
-        let hash = KEY_SCRATCH.with(|scratch| {
-            let mut key = scratch.borrow_mut();
-            key.clear();
-            chunk.copy_key(&head, &mut key);
-            self.index.hash(&key)
-        });
+        let mut key = KEY_SCRATCH.take();
+        key.clear();
+        chunk.copy_key(&head, &mut key);
+        let hash = self.index.hash(&key);
+        KEY_SCRATCH.set(key);
         let locked = self.index.lock(hash);
         let Some((slot, _)) = locked.matching().find(|&(_, word)| chunk_of(word) == id) else {
             return true;

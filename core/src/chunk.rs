@@ -208,7 +208,10 @@ impl<'a> Chunk<'a> {
         self.w[4].store(mark, Ordering::Relaxed);
     }
 
-    /// Whether the chunk holds an entry or is being written (else it is free).
+    /// Whether the chunk holds an entry or is being written (else it is free). The lengths
+    /// are read after an acquire load of `seq`, so a caller that sees the sequence a writer's
+    /// `end_write` left also sees the lengths it wrote (loom found an evictor seeing the new
+    /// sequence and the old, zero, lengths: a queued entry taken for free, and evicted forever).
     pub(crate) fn in_use(&self) -> bool {
         self.is_being_written() || self.w[1].load(Ordering::Relaxed) != 0
     }
@@ -216,7 +219,9 @@ impl<'a> Chunk<'a> {
     /// Whether a writer is filling the chunk right now: a chunk allocated but not yet
     /// published, or, for the length of one copy, a published one being updated in place.
     pub(crate) fn is_being_written(&self) -> bool {
-        self.w[0].load(Ordering::Relaxed) & 1 == 1
+        // Acquire: pairs with `end_write`'s release, so that what the caller reads next (the
+        // header, the key) is at least as new as the write it saw end.
+        self.w[0].load(Ordering::Acquire) & 1 == 1
     }
 }
 

@@ -36,6 +36,8 @@ mod cache;
 mod chunk;
 mod error;
 mod index;
+#[cfg(all(test, slabcache_loom))]
+mod loom_models;
 mod mapping;
 mod policy;
 mod rng;

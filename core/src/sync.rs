@@ -14,15 +14,19 @@ pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Orde
 #[cfg(slabcache_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
-/// Spin-wait hint for short waits (a bucket lock, a page being reformatted).
+/// Spin-wait hint for short waits (a bucket lock, a page being reformatted). Under loom it
+/// always yields: loom must switch to the thread being waited for, or the wait never ends.
 #[inline]
 pub(crate) fn spin_hint(round: u32) {
+    #[cfg(not(slabcache_loom))]
     if round < 64 {
         std::hint::spin_loop();
     } else {
-        #[cfg(not(slabcache_loom))]
         std::thread::yield_now();
-        #[cfg(slabcache_loom)]
+    }
+    #[cfg(slabcache_loom)]
+    {
+        let _ = round;
         loom::thread::yield_now();
     }
 }

@@ -1,0 +1,305 @@
+//! Loom models of the engine's concurrency protocols: every interleaving of a few threads,
+//! up to a bound on preemptions, run against the engine's own code with loom's atomics and
+//! locks (`sync` switches to them under `cfg(slabcache_loom)`).
+//!
+//! ```sh
+//! RUSTFLAGS="--cfg slabcache_loom" LOOM_MAX_PREEMPTIONS=2 \
+//!     cargo test -p slabcache --release --lib loom_models
+//! ```
+//!
+//! (`scripts/loom.sh` runs exactly that.) Without `LOOM_MAX_PREEMPTIONS` the models use a
+//! bound of 2. Each model names the protocol it checks:
+//!
+//! - the chunk seqlock: a writer rewriting an entry in place, two readers;
+//! - a chunk retired and reused for another key, and a page re-cut for another size class,
+//!   under a reader that holds the old chunk's offset;
+//! - two writers racing `compare_and_swap` on one key through the whole write path;
+//! - an insert racing a remove of the same key;
+//! - the free lists: writers of new keys taking and freeing chunks of one class at its entry
+//!   limit, each new key evicting the other's.
+//!
+//! What loom cannot express here: the real arena's pages are 128 KiB (a page must hold the
+//! longest key), so the cache-level models build a one-page cache, and loom explores the
+//! accesses of a few entries in it, not page moves between classes (a one-page cache has
+//! none to make). The page re-cut protocol itself is modelled on a bare arena below, and the
+//! concurrency tests in `tests/concurrency.rs` drive page moves with real threads.
+
+use std::time::Duration;
+
+use loom::sync::Arc;
+use loom::thread;
+
+use crate::arena::Arena;
+use crate::chunk::{self, Chunk};
+use crate::sync::AtomicU64;
+use crate::ttl::NEVER;
+use crate::{Cache, Error};
+
+const KEY: &[u8] = b"key";
+const OTHER_KEY: &[u8] = b"other";
+const OLD: [u8; 16] = [1; 16];
+const NEW: [u8; 16] = [2; 16];
+
+/// Runs `f` under loom with `LOOM_MAX_PREEMPTIONS` (default 2).
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(2);
+    }
+    // A write through the whole cache makes a few hundred atomic accesses (the default bound
+    // is 1,000 per execution); a waiter that yields adds more.
+    builder.max_branches = 20_000;
+    builder.check(f);
+}
+
+fn words(n: usize) -> Arc<Vec<AtomicU64>> {
+    Arc::new((0..n).map(|_| AtomicU64::new(0)).collect())
+}
+
+fn write_entry(chunk: Chunk<'_>, key: &[u8], value: &[u8], version: u64) {
+    chunk.begin_write();
+    chunk.fill(key, value, NEVER);
+    chunk.end_write(version);
+}
+
+/// One optimistic read of `key` from `chunk`, as the get path does it: the value and version
+/// if the read validated and the chunk held `key`.
+fn read_once(chunk: Chunk<'_>, key: &[u8]) -> Option<(Vec<u8>, u64)> {
+    let seq = chunk.read_begin()?;
+    let head = chunk.head()?;
+    let mut value = Vec::new();
+    let matched = chunk.key_equals(&head, key);
+    if matched {
+        chunk.copy_value(&head, &mut value);
+    }
+    (chunk.read_end(seq) && matched).then_some((value, head.version))
+}
+
+fn entry_words() -> usize {
+    chunk::bytes_needed(KEY.len(), OLD.len()) / 8
+}
+
+#[test]
+fn loom_seqlock_readers_see_the_old_or_the_new_value_whole() {
+    model(|| {
+        let w = words(entry_words());
+        write_entry(Chunk::new(&w), KEY, &OLD, 1);
+        let writer = {
+            let w = w.clone();
+            thread::spawn(move || write_entry(Chunk::new(&w), KEY, &NEW, 2))
+        };
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let w = w.clone();
+                thread::spawn(move || read_once(Chunk::new(&w), KEY))
+            })
+            .collect();
+        writer.join().unwrap();
+        for reader in readers {
+            if let Some((value, version)) = reader.join().unwrap() {
+                assert!(
+                    (value == OLD && version == 1) || (value == NEW && version == 2),
+                    "a validated read returned {value:?} at version {version}"
+                );
+            }
+        }
+        assert_eq!(read_once(Chunk::new(&w), KEY), Some((NEW.to_vec(), 2)));
+    });
+}
+
+#[test]
+fn loom_a_reader_of_a_retired_chunk_never_accepts_its_new_contents() {
+    model(|| {
+        let w = words(entry_words());
+        write_entry(Chunk::new(&w), KEY, &OLD, 1);
+        let reuser = {
+            let w = w.clone();
+            thread::spawn(move || {
+                let chunk = Chunk::new(&w);
+                chunk.retire();
+                // Reused for the same key's later value: the nastiest case, since the key
+                // comparison cannot tell the two apart; only the sequence word can.
+                write_entry(chunk, KEY, &NEW, 7);
+            })
+        };
+        let reader = {
+            let w = w.clone();
+            thread::spawn(move || read_once(Chunk::new(&w), KEY))
+        };
+        reuser.join().unwrap();
+        if let Some(seen) = reader.join().unwrap() {
+            assert!(
+                seen == (OLD.to_vec(), 1) || seen == (NEW.to_vec(), 7),
+                "a validated read returned {seen:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn loom_a_reader_across_a_page_recut_never_accepts_the_new_layout() {
+    // One 128-byte page: first cut into two 8-word chunks (the entry lives in the second),
+    // then re-cut into one 16-word chunk, whose value words overlay the old second chunk.
+    const SMALL: usize = 8;
+    const LARGE: usize = 16;
+    let chunk_words = |class: usize| if class == 0 { SMALL } else { LARGE };
+    model(move || {
+        let arena = Arc::new(Arena::new(7, 1).expect("a one-page arena"));
+        arena.assign(0, 0);
+        write_entry(Chunk::new(arena.chunk_words(0, 1, SMALL)), KEY, &OLD, 1);
+        let mover = {
+            let arena = arena.clone();
+            thread::spawn(move || {
+                Chunk::new(arena.chunk_words(0, 1, SMALL)).retire();
+                arena.begin_recut(0);
+                let fresh = Chunk::new(arena.chunk_words(0, 0, LARGE));
+                fresh.reset();
+                arena.assign(0, 1);
+                let value: Vec<u8> = (0..(LARGE - chunk::HEADER_WORDS - 1) * 8)
+                    .map(|i| i as u8)
+                    .collect();
+                write_entry(fresh, OTHER_KEY, &value, 9);
+            })
+        };
+        let reader = {
+            let arena = arena.clone();
+            thread::spawn(move || {
+                // The get path's `Slab::locate`: the chunk's offset from the layout word.
+                let layout = arena.layout(0);
+                let words = chunk_words(layout.class()?);
+                if (1 + 1) * words > LARGE {
+                    return None;
+                }
+                let seen = read_once(Chunk::new(arena.chunk_words(0, 1, words)), KEY)?;
+                arena.layout_unchanged(0, layout).then_some(seen)
+            })
+        };
+        mover.join().unwrap();
+        if let Some(seen) = reader.join().unwrap() {
+            assert_eq!(
+                seen,
+                (OLD.to_vec(), 1),
+                "a validated read crossed the re-cut"
+            );
+        }
+    });
+}
+
+/// The smallest cache the builder accepts: one page (a page must hold the longest key).
+fn one_page_cache(max_entries: Option<u64>) -> Cache {
+    let builder = Cache::builder()
+        .max_value_bytes(64)
+        .max_bytes(128 << 10)
+        .default_ttl(Duration::from_secs(3600));
+    match max_entries {
+        Some(n) => builder.max_entries(n),
+        None => builder,
+    }
+    .build()
+    .expect("a valid one-page cache")
+}
+
+#[test]
+fn loom_racing_compare_and_swap_has_exactly_one_winner() {
+    model(|| {
+        let cache = Arc::new(one_page_cache(None));
+        let start = cache.insert(KEY, &OLD).unwrap();
+        let racers: Vec<_> = [[3u8; 16], [4u8; 16]]
+            .into_iter()
+            .map(|value| {
+                let cache = cache.clone();
+                thread::spawn(move || (value, cache.compare_and_swap(KEY, start, &value)))
+            })
+            .collect();
+        let outcomes: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+        let winners: Vec<_> = outcomes
+            .iter()
+            .filter_map(|(value, result)| result.as_ref().ok().map(|v| (value, *v)))
+            .collect();
+        assert_eq!(winners.len(), 1, "outcomes: {outcomes:?}");
+        let (winning_value, winning_version) = winners[0];
+        assert!(winning_version > start);
+        for (_, result) in &outcomes {
+            if let Err(e) = result {
+                assert_eq!(
+                    *e,
+                    Error::VersionMismatch {
+                        current: winning_version
+                    }
+                );
+            }
+        }
+        assert_eq!(
+            cache.get_versioned(KEY),
+            Some((winning_value.to_vec(), winning_version))
+        );
+    });
+}
+
+#[test]
+fn loom_an_insert_racing_a_remove_ends_in_one_of_their_orders() {
+    for present_before in [false, true] {
+        model(move || {
+            let cache = Arc::new(one_page_cache(None));
+            if present_before {
+                cache.insert(KEY, &OLD).unwrap();
+            }
+            let inserter = {
+                let cache = cache.clone();
+                thread::spawn(move || cache.insert(KEY, &NEW).unwrap())
+            };
+            let remover = {
+                let cache = cache.clone();
+                thread::spawn(move || cache.remove(KEY))
+            };
+            let version = inserter.join().unwrap();
+            let removed = remover.join().unwrap();
+            let after = cache.get_versioned(KEY);
+            match &after {
+                // The remove came first (it removed the old entry, if any), then the insert.
+                Some(found) => {
+                    assert_eq!(*found, (NEW.to_vec(), version));
+                    assert_eq!(removed, present_before);
+                }
+                // The insert came first and the remove took its entry.
+                None => assert!(removed, "the key is gone but the remove removed nothing"),
+            }
+            assert_eq!(cache.len(), usize::from(after.is_some()));
+            assert_eq!(cache.stats().entries, cache.len() as u64);
+        });
+    }
+}
+
+#[test]
+fn loom_new_keys_at_the_entry_limit_share_the_free_list_soundly() {
+    model(|| {
+        let cache = Arc::new(one_page_cache(Some(1)));
+        cache.insert(OTHER_KEY, &OLD).unwrap();
+        let writers: Vec<_> = [(&b"a"[..], [5u8; 16]), (&b"b"[..], [6u8; 16])]
+            .into_iter()
+            .map(|(key, value)| {
+                let cache = cache.clone();
+                thread::spawn(move || {
+                    let version = cache.insert(key, &value).unwrap();
+                    (key, value, version)
+                })
+            })
+            .collect();
+        let written: Vec<_> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+        assert!(cache.get(OTHER_KEY).is_none(), "the limit is one entry");
+        let resident: Vec<_> = written
+            .iter()
+            .filter_map(|(key, value, version)| {
+                cache.get_versioned(key).map(|found| {
+                    assert_eq!(found, (value.to_vec(), *version), "a chunk was shared");
+                    key
+                })
+            })
+            .collect();
+        assert_eq!(resident.len(), 1, "exactly one of the new keys stays");
+        let stats = cache.stats();
+        assert_eq!((stats.entries, cache.len()), (1, 1));
+        assert_eq!(stats.evictions, 2);
+        assert_eq!(stats.payload_bytes, (1 + OLD.len()) as u64);
+    });
+}
