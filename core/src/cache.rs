@@ -366,7 +366,7 @@ impl Cache {
 
     /// A weakly consistent iterator of `(key, value, version)` copies: every entry present
     /// for the whole iteration is yielded exactly once; entries written or removed meanwhile
-    /// may or may not be. It never blocks writers for longer than one bucket read.
+    /// may or may not be; no key is yielded twice. It never blocks writers for longer than one bucket read.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             cache: self,
@@ -709,6 +709,10 @@ impl Cache {
                     None => Probe::Other,
                 });
                 match probe {
+                    // A slot read before its entry was removed can lead to the chunk after it
+                    // was reused for a key of another chain: that entry is yielded with its
+                    // own chain, not here.
+                    Probe::Hit(..) if self.index.chain_of(self.index.hash(&key)) != chain => true,
                     Probe::Hit(head, _) => {
                         if let (false, Some(version)) =
                             (now.expired(head.deadline), Version::new(head.version))
@@ -721,6 +725,11 @@ impl Cache {
                 }
             });
             if complete {
+                // A key removed and written again further along the chain while it was read
+                // can be here twice: keep its newest entry only, so that an iteration never
+                // yields a key twice, nor an older value after a newer one.
+                out.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)));
+                out.dedup_by(|later, earlier| later.0 == earlier.0);
                 return;
             }
         }

@@ -94,13 +94,19 @@ impl Index {
         KeyHash(xxhash_rust::xxh3::xxh3_64_with_seed(key, self.seed))
     }
 
+    /// The chain `hash`'s key lives in.
+    #[inline]
+    pub(crate) fn chain_of(&self, hash: KeyHash) -> usize {
+        hash.0 as usize & self.mask
+    }
+
     /// Slot words of `hash`'s chain whose tag matches, for a lock-free reader. Each comes with
     /// its slot, so the reader can tell whether the slot changed under it.
     #[inline]
     pub(crate) fn candidates(&self, hash: KeyHash) -> Candidates<'_> {
         Candidates {
             index: self,
-            bucket: &self.buckets.as_slice()[hash.0 as usize & self.mask],
+            bucket: &self.buckets.as_slice()[self.chain_of(hash)],
             slot: 0,
             tag: hash.tag(),
         }
@@ -108,7 +114,7 @@ impl Index {
 
     /// Locks `hash`'s chain for writing.
     pub(crate) fn lock(&self, hash: KeyHash) -> Locked<'_> {
-        self.lock_chain(hash.0 as usize & self.mask, Some(hash.tag()))
+        self.lock_chain(self.chain_of(hash), Some(hash.tag()))
     }
 
     /// Number of chains, for visiting every slot (`clear`, iteration).

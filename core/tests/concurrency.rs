@@ -562,6 +562,12 @@ fn iter_beside_writers_yields_stable_entries_exactly_once_body() {
                     }
                     *yielded.entry(k).or_default() += 1;
                 }
+                if let Some((k, n)) = yielded.iter().find(|&(_, &n)| n > 1) {
+                    panic!(
+                        "one iteration yielded {:?} {n} times",
+                        String::from_utf8_lossy(k)
+                    );
+                }
                 for k in stable.keys() {
                     assert_eq!(
                         yielded.get(k).copied().unwrap_or(0),
