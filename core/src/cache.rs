@@ -280,9 +280,30 @@ impl Cache {
         self.write(key, value, self.ttl.default_ttl, Condition::Absent)
     }
 
+    /// [`insert_if_absent`](Cache::insert_if_absent) with `ttl` in place of the default
+    /// (`None`: never expires).
+    pub fn insert_if_absent_with_ttl(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<Version, Error> {
+        self.write(key, value, ttl, Condition::Absent)
+    }
+
     /// Stores `value` only if `key` is present; else [`Error::NotFound`].
     pub fn replace(&self, key: &[u8], value: &[u8]) -> Result<Version, Error> {
         self.write(key, value, self.ttl.default_ttl, Condition::Present)
+    }
+
+    /// [`replace`](Cache::replace) with `ttl` in place of the default (`None`: never expires).
+    pub fn replace_with_ttl(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<Version, Error> {
+        self.write(key, value, ttl, Condition::Present)
     }
 
     /// Stores `value` only if `key`'s current version is `expected`; else
@@ -299,6 +320,18 @@ impl Cache {
             self.ttl.default_ttl,
             Condition::Version(expected),
         )
+    }
+
+    /// [`compare_and_swap`](Cache::compare_and_swap) with `ttl` in place of the default
+    /// (`None`: never expires).
+    pub fn compare_and_swap_with_ttl(
+        &self,
+        key: &[u8],
+        expected: Version,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<Version, Error> {
+        self.write(key, value, ttl, Condition::Version(expected))
     }
 
     /// Removes `key`; true if a live entry was removed.

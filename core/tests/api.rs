@@ -441,6 +441,50 @@ fn default_ttl_per_entry_ttl_and_no_ttl() {
 }
 
 #[test]
+fn conditional_writes_take_a_ttl_of_their_own() {
+    let clock = Arc::new(ManualClock::new());
+    let cache = small_builder(&clock)
+        .default_ttl(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let va = cache
+        .insert_if_absent_with_ttl(b"added", b"a", Some(Duration::from_secs(2)))
+        .unwrap();
+    assert_eq!(
+        cache.insert_if_absent_with_ttl(b"added", b"b", None),
+        Err(Error::Exists)
+    );
+    cache.insert(b"replaced", b"r0").unwrap();
+    let vr = cache.replace_with_ttl(b"replaced", b"r1", None).unwrap();
+    assert_eq!(
+        cache.replace_with_ttl(b"absent", b"x", None),
+        Err(Error::NotFound)
+    );
+    let v0 = cache.insert(b"swapped", b"s0").unwrap();
+    let vs = cache
+        .compare_and_swap_with_ttl(b"swapped", v0, b"s1", Some(Duration::from_secs(20)))
+        .unwrap();
+    assert_eq!(
+        cache.compare_and_swap_with_ttl(b"swapped", v0, b"s2", None),
+        Err(Error::VersionMismatch { current: vs })
+    );
+
+    clock.set(Duration::from_secs(2) - NS);
+    assert_holds(&cache, b"added", b"a", va);
+    clock.set(Duration::from_secs(2));
+    assert_absent(&cache, b"added");
+    clock.set(Duration::from_secs(5));
+    assert_holds(&cache, b"replaced", b"r1", vr);
+    assert_holds(&cache, b"swapped", b"s1", vs);
+    clock.set(Duration::from_secs(20) - NS);
+    assert_holds(&cache, b"swapped", b"s1", vs);
+    clock.set(Duration::from_secs(20));
+    assert_absent(&cache, b"swapped");
+    clock.set(Duration::from_secs(100 * 365 * 24 * 3600));
+    assert_holds(&cache, b"replaced", b"r1", vr);
+}
+
+#[test]
 fn rewriting_restarts_the_ttl() {
     let (cache, clock) = small_cache();
     let ttl = Some(Duration::from_secs(10));
