@@ -8,10 +8,11 @@ use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-/// A fresh unpredictable 64-bit seed. Under loom, a fixed one: a model must take the same
-/// path every time loom replays it.
+/// A fresh unpredictable 64-bit seed. Under loom and the fuzzers, a fixed one: a model must
+/// take the same path every time loom replays it, and a fuzzer's finding must replay the same
+/// evictions.
 pub(crate) fn random_seed() -> u64 {
-    if cfg!(slabcache_loom) {
+    if cfg!(any(slabcache_loom, fuzzing)) {
         return 0x5eed;
     }
     let mut h = RandomState::new().build_hasher();
