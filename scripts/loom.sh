@@ -17,5 +17,5 @@ section "loom models (LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-2}, release b
 start=$SECONDS
 RUSTFLAGS="--cfg slabcache_loom" CARGO_TARGET_DIR=target/loom \
     LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
-    cargo test -p slabcache --release --lib loom_models -- --test-threads 1
+    cargo test -p slabcache --release --lib loom_models
 echo "loom models: $((SECONDS - start)) s"
