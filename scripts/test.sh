@@ -11,8 +11,17 @@
 # just those before the first failure), so one run reports every failure; the exit status
 # is non-zero if anything failed.
 #
+# After the tests come the machine checks of the concurrency (see "Verification" in the
+# README): the loom models, the core's tests under Miri, each fuzz target for a bounded time,
+# and the history-checking stress test, plain and under sanitizers. They install what they
+# need (nightly components, cargo-fuzz) and take about 20 minutes on 2 cores.
+#
 # Environment:
 #   SLABCACHE_SKIP_RELEASE_TESTS=1   skip the second, optimised pass over the Rust tests.
+#   SLABCACHE_SKIP_VERIFICATION=1    skip loom, Miri, fuzzing and the stress test.
+#   SLABCACHE_FUZZ_SECS, SLABCACHE_STRESS_SECS
+#                                    seconds per fuzz target and for the stress test
+#                                    (default 60 each).
 
 set -euo pipefail
 # shellcheck source=scripts/common.sh
@@ -48,6 +57,14 @@ if [ "${SLABCACHE_SKIP_RELEASE_TESTS:-0}" != "1" ]; then
     # Optimised code runs the concurrency tests at full speed, where races are likeliest.
     section "Rust: unit and integration tests (release build)"
     logged cargo test --workspace --release --tests --no-fail-fast || status=1
+fi
+
+# ---------------------------------------------------------------------------------------
+if [ "${SLABCACHE_SKIP_VERIFICATION:-0}" != "1" ]; then
+    logged bash scripts/loom.sh || status=1
+    logged bash scripts/miri.sh || status=1
+    logged bash scripts/fuzz.sh "${SLABCACHE_FUZZ_SECS:-60}" || status=1
+    logged bash scripts/stress.sh "${SLABCACHE_STRESS_SECS:-60}" || status=1
 fi
 
 # The last line: every runner's results added up ("N passed, N failed"), which CI reads.

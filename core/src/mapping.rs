@@ -11,8 +11,10 @@
 #[cfg(not(slabcache_loom))]
 use std::marker::PhantomData;
 
+#[cfg(all(not(slabcache_loom), not(miri)))]
+use memmap2::Advice;
 #[cfg(not(slabcache_loom))]
-use memmap2::{Advice, MmapMut};
+use memmap2::MmapMut;
 
 /// Types for which all-zero bytes are a valid value that may be shared across threads by
 /// reference.
@@ -48,10 +50,14 @@ impl<T: Zeroable> ZeroedMap<T> {
         let bytes = len
             .checked_mul(std::mem::size_of::<T>())
             .ok_or(std::io::ErrorKind::OutOfMemory)?;
-        let map = MmapMut::map_anon(bytes.max(1))?;
+        let mut map = MmapMut::map_anon(bytes.max(1))?;
         // Only a hint: without transparent huge pages the mapping works the same, slower.
+        // Miri emulates anonymous mappings but not `madvise`.
+        #[cfg(not(miri))]
         let _ = map.advise(Advice::HugePage);
-        let ptr = map.as_ptr().cast::<T>();
+        // Derived from `&mut [u8]`, not `&[u8]`: a pointer taken from a shared borrow of plain
+        // bytes may only read them, and the `T`s are written through their atomics.
+        let ptr = map.as_mut_ptr().cast::<T>().cast_const();
         assert!(ptr.is_aligned(), "anonymous mappings are page-aligned");
         Ok(ZeroedMap {
             _map: map,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use slabcache::{Cache, Error, ManualClock, Stats, Version, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 
 use common::{
-    padded_key, pattern_value, small_builder, small_cache, within, Rng, HANG_LIMIT,
+    miri_or, padded_key, pattern_value, small_builder, small_cache, within, Rng, HANG_LIMIT,
     SMALL_MAX_BYTES, SMALL_MAX_VALUE, SMALL_PAGE,
 };
 
@@ -132,7 +132,7 @@ fn get_into_replaces_buffer_content() {
     assert_eq!(cache.get_into(b"k", &mut buf), Some(v));
     assert_eq!(buf, b"short");
 
-    let long = pattern_value(b"k", 5_000);
+    let long = pattern_value(b"k", SMALL_MAX_VALUE.min(5_000));
     let v2 = cache.insert(b"k", &long).unwrap();
     let mut buf = b"xy".to_vec();
     assert_eq!(cache.get_into(b"k", &mut buf), Some(v2));
@@ -202,6 +202,10 @@ fn empty_key_is_rejected_by_every_write() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "hashes and compares a 65,535-byte key a dozen times, ~10 s each under Miri"
+)]
 fn key_of_max_len_works_and_one_more_is_rejected() {
     let (cache, _clock) = small_cache();
     let max_key = padded_key("max-key:", MAX_KEY_LEN);
@@ -283,6 +287,10 @@ fn value_of_max_len_works_and_one_more_is_rejected() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reads 1 MiB values back: tens of minutes under Miri, which reads ~2 KB a second"
+)]
 fn default_max_value_bytes_is_one_mib() {
     assert_eq!(DEFAULT_MAX_VALUE_BYTES, 1 << 20);
     assert_eq!(MAX_KEY_LEN, 65_535);
@@ -310,6 +318,8 @@ fn default_max_value_bytes_is_one_mib() {
 
 /// Value lengths at and around every plausible size-class boundary round-trip exactly: every
 /// length up to 2 KiB, then ±8 bytes around a geometric series of ratio 1.25 up to the maximum.
+/// Under Miri, every length up to 16 (each tail length of a word, twice over), then the series
+/// itself.
 #[test]
 fn every_value_length_round_trips() {
     within(HANG_LIMIT, every_value_length_round_trips_body);
@@ -317,16 +327,18 @@ fn every_value_length_round_trips() {
 
 fn every_value_length_round_trips_body() {
     let clock = Arc::new(ManualClock::new());
-    let cache = small_builder(&clock).max_bytes(64 << 20).build().unwrap();
+    let max_bytes = miri_or(64, 256) as u64 * SMALL_PAGE;
+    let cache = small_builder(&clock).max_bytes(max_bytes).build().unwrap();
 
-    let mut lengths: Vec<usize> = (0..=2048).collect();
-    let mut g = 2048.0f64;
+    let (every_up_to, around) = (miri_or(16, 2048), miri_or(0, 8));
+    let mut lengths: Vec<usize> = (0..=every_up_to).collect();
+    let mut g = every_up_to as f64;
     while g <= SMALL_MAX_VALUE as f64 {
         let c = g.round() as usize;
-        lengths.extend(c.saturating_sub(8)..=(c + 8).min(SMALL_MAX_VALUE));
+        lengths.extend(c.saturating_sub(around)..=(c + around).min(SMALL_MAX_VALUE));
         g *= 1.25;
     }
-    lengths.extend(SMALL_MAX_VALUE - 8..=SMALL_MAX_VALUE);
+    lengths.extend(SMALL_MAX_VALUE - around..=SMALL_MAX_VALUE);
     lengths.sort_unstable();
     lengths.dedup();
 
@@ -349,7 +361,8 @@ fn every_value_length_round_trips_body() {
         );
         written.push((k, len, v));
     }
-    // Nothing was under memory pressure (about 8 MiB of payload in 64 MiB): all still there.
+    // Nothing was under memory pressure (about 8 MiB of payload in 64 MiB; under Miri, about
+    // 15 KB in 8 MiB, a page for each size class): all still there.
     for (k, len, v) in &written {
         let (got, gv) = cache
             .get_versioned(k)
@@ -372,7 +385,7 @@ fn every_value_length_round_trips_body() {
         + 6
         + 300;
     assert_eq!(s.payload_bytes, payload as u64);
-    assert!(s.arena_bytes_used <= 64 << 20);
+    assert!(s.arena_bytes_used <= max_bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,7 +559,7 @@ fn ttl_jitter_on_per_entry_ttls_stays_in_bounds() {
     let clock = Arc::new(ManualClock::new());
     let cache = small_builder(&clock).ttl_jitter(0.5).build().unwrap();
     let d = Duration::from_secs(100);
-    let keys: Vec<_> = (0..1000).map(key).collect();
+    let keys: Vec<_> = (0..miri_or(100, 1000)).map(key).collect();
     for k in &keys {
         cache.insert_with_ttl(k, b"v", Some(d)).unwrap();
     }
@@ -567,7 +580,7 @@ fn ttl_jitter_on_the_default_ttl_stays_in_bounds() {
         .ttl_jitter(0.5)
         .build()
         .unwrap();
-    let keys: Vec<_> = (0..1000).map(key).collect();
+    let keys: Vec<_> = (0..miri_or(100, 1000)).map(key).collect();
     for k in &keys {
         cache.insert(k, b"v").unwrap();
     }
@@ -578,7 +591,7 @@ fn ttl_jitter_on_the_default_ttl_stays_in_bounds() {
 fn zero_jitter_expires_everything_together() {
     let clock = Arc::new(ManualClock::new());
     let cache = small_builder(&clock).ttl_jitter(0.0).build().unwrap();
-    let keys: Vec<_> = (0..200).map(key).collect();
+    let keys: Vec<_> = (0..miri_or(50, 200)).map(key).collect();
     for k in &keys {
         cache.insert_with_ttl(k, b"v", Some(SEC)).unwrap();
     }
@@ -675,17 +688,22 @@ fn check_reinsert_after_eviction(cache: &Cache, before: Version) {
 }
 
 fn versions_increase_across_eviction_body() {
-    // Eviction forced by the entry bound.
+    // Eviction forced by the entry bound (of 8 under Miri, where an insert at the bound takes
+    // a fifth of a second: the victim goes within about 90 inserts there, not 370).
     let clock = Arc::new(ManualClock::new());
-    let cache = small_builder(&clock).max_entries(32).build().unwrap();
+    let max_entries = miri_or(8, 32);
+    let cache = small_builder(&clock)
+        .max_entries(max_entries as u64)
+        .build()
+        .unwrap();
     let v1 = cache
         .insert(b"victim", &pattern_value(b"victim", 100))
         .unwrap();
     let mut evicted = false;
-    for i in 0..32 * 64 {
+    for i in 0..max_entries * 64 {
         let k = key(i);
         cache.insert(&k, &pattern_value(&k, 100)).unwrap();
-        assert!(cache.len() <= 32);
+        assert!(cache.len() <= max_entries);
         if i % 8 == 7 && !iter_has(&cache, b"victim") {
             evicted = true;
             break;
@@ -693,23 +711,34 @@ fn versions_increase_across_eviction_body() {
     }
     assert!(
         evicted,
-        "an untouched entry survived 2048 inserts into a 32-entry cache"
+        "an untouched entry survived {} inserts into a {max_entries}-entry cache",
+        max_entries * 64
     );
     check_reinsert_after_eviction(&cache, v1);
 
-    // Eviction forced by memory: three budgets' worth of same-size values.
-    let (cache, _clock) = small_cache();
-    let v1 = cache
-        .insert(b"victim", &pattern_value(b"victim", 1000))
+    // Eviction forced by memory: three budgets' worth of same-size values. Miri copies values
+    // in at about 8 KB a second, so there: one page of 128 KiB and 12 values of 16 KiB, one
+    // and a half budgets (the page holds 7; the first eviction already takes the victim).
+    let (budget, len, writes) = if cfg!(miri) {
+        (128 << 10, 16 << 10, 12)
+    } else {
+        (SMALL_MAX_BYTES, 1000, 3 * SMALL_MAX_BYTES as usize / 1000)
+    };
+    let cache = small_builder(&clock)
+        .max_bytes(budget)
+        .max_value_bytes(SMALL_MAX_VALUE.max(len))
+        .build()
         .unwrap();
-    let n = 3 * SMALL_MAX_BYTES as usize / 1000;
-    for i in 0..n {
+    let v1 = cache
+        .insert(b"victim", &pattern_value(b"victim", len))
+        .unwrap();
+    for i in 0..writes {
         let k = key(i);
-        cache.insert(&k, &pattern_value(&k, 1000)).unwrap();
+        cache.insert(&k, &pattern_value(&k, len)).unwrap();
     }
     assert!(
         !cache.contains(b"victim"),
-        "never-read entry survived 3x the budget in writes"
+        "never-read entry survived {writes} writes of {len} bytes into a {budget}-byte cache"
     );
     check_reinsert_after_eviction(&cache, v1);
 }
@@ -1028,8 +1057,9 @@ fn stats_entries_and_payload_track_resident_data() {
     check(1, 13);
     cache.insert(b"abc", &[2; 100]).unwrap();
     check(1, 103);
-    cache.insert(b"de", &[3; 5000]).unwrap();
-    check(2, 5105);
+    let long = SMALL_MAX_VALUE.min(5000);
+    cache.insert(b"de", &vec![3; long]).unwrap();
+    check(2, 105 + long as u64);
     cache.replace(b"de", b"").unwrap();
     check(2, 105);
     cache.insert(b"f", &[4; SMALL_MAX_VALUE]).unwrap();
@@ -1041,6 +1071,10 @@ fn stats_entries_and_payload_track_resident_data() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "writes 3x the budget in sizes that move pages between classes: many minutes under Miri"
+)]
 fn stats_count_evictions_after_overfilling() {
     within(HANG_LIMIT, stats_count_evictions_after_overfilling_body);
 }
@@ -1076,6 +1110,10 @@ fn stats_count_evictions_after_overfilling_body() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "fills the cache, then reads every entry back 12 times: many minutes under Miri"
+)]
 fn updates_of_a_full_cache_evict_nothing() {
     within(HANG_LIMIT, updates_of_a_full_cache_evict_nothing_body);
 }
@@ -1117,6 +1155,10 @@ fn updates_of_a_full_cache_evict_nothing_body() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "writes 2,000 entries then 3x the budget: many minutes under Miri, ~20 ms an insert"
+)]
 fn stats_count_expirations_reclaimed_under_pressure() {
     within(
         HANG_LIMIT,
@@ -1163,18 +1205,20 @@ fn stats_count_expirations_reclaimed_under_pressure_body() {
 #[test]
 fn iter_yields_each_live_entry_once() {
     let (cache, clock) = small_cache();
+    // Under Miri fewer and shorter values: 8 size classes, one for each of its 8 pages.
+    let (n, longest) = (miri_or(40, 400), miri_or(100, 3000));
     let mut model: HashMap<Vec<u8>, (Vec<u8>, Version)> = HashMap::new();
-    for i in 0..400 {
+    for i in 0..n {
         let k = key(i);
-        let val = pattern_value(&k, i * 13 % 3000);
+        let val = pattern_value(&k, i * 13 % longest);
         let v = cache.insert(&k, &val).unwrap();
         model.insert(k, (val, v));
     }
-    for i in (0..400).step_by(7) {
+    for i in (0..n).step_by(7) {
         assert!(cache.remove(&key(i)));
         model.remove(&key(i));
     }
-    for i in (1..400).step_by(5) {
+    for i in (1..n).step_by(5) {
         let k = key(i);
         let val = pattern_value(&k, i % 50);
         if let Ok(v) = cache.replace(&k, &val) {
@@ -1182,7 +1226,7 @@ fn iter_yields_each_live_entry_once() {
         }
     }
     // Entries with a TTL that passes before iterating are not yielded.
-    for i in 0..50 {
+    for i in 0..miri_or(10, 50) {
         cache
             .insert_with_ttl(format!("short:{i}").as_bytes(), b"s", Some(SEC))
             .unwrap();
@@ -1216,25 +1260,31 @@ fn iter_yields_each_live_entry_once() {
 #[test]
 fn clear_empties_the_cache() {
     let (cache, _clock) = small_cache();
+    // Under Miri fewer and shorter values: 8 size classes, one for each of its 8 pages.
+    let (n, longest) = (miri_or(40, 300), miri_or(100, 9000));
     let mut versions = Vec::new();
-    for i in 0..300 {
+    for i in 0..n {
         let k = key(i);
-        versions.push(cache.insert(&k, &pattern_value(&k, i * 31 % 9000)).unwrap());
+        versions.push(
+            cache
+                .insert(&k, &pattern_value(&k, i * 31 % longest))
+                .unwrap(),
+        );
     }
-    assert_eq!(cache.len(), 300);
+    assert_eq!(cache.len(), n);
     cache.clear();
     assert_eq!(cache.len(), 0);
     assert!(cache.is_empty());
-    for i in 0..300 {
+    for i in 0..n {
         assert_absent(&cache, &key(i));
     }
     let s = cache.stats();
-    assert_eq!((s.entries, s.payload_bytes, s.removals), (0, 0, 300));
+    assert_eq!((s.entries, s.payload_bytes, s.removals), (0, 0, n as u64));
     assert_eq!(cache.iter().count(), 0);
     cache.clear();
     assert_eq!(
         cache.stats().removals,
-        300,
+        n as u64,
         "clearing an empty cache removes nothing"
     );
 
@@ -1244,26 +1294,27 @@ fn clear_empties_the_cache() {
         let v = cache.insert(&k, b"new").unwrap();
         assert!(v > *old);
     }
-    assert_eq!(cache.len(), 300);
+    assert_eq!(cache.len(), n);
 }
 
 #[test]
 fn len_and_contains_follow_writes() {
     let (cache, _clock) = small_cache();
-    for i in 0..100 {
+    let n = miri_or(40, 100);
+    for i in 0..n {
         cache.insert(&key(i), b"v").unwrap();
         assert_eq!(cache.len(), i + 1);
         assert!(cache.contains(&key(i)));
     }
-    for i in 0..100 {
+    for i in 0..n {
         cache.insert(&key(i), b"w").unwrap();
     }
-    assert_eq!(cache.len(), 100);
-    for i in (0..100).step_by(2) {
+    assert_eq!(cache.len(), n);
+    for i in (0..n).step_by(2) {
         assert!(cache.remove(&key(i)));
     }
-    assert_eq!(cache.len(), 50);
-    for i in 0..100 {
+    assert_eq!(cache.len(), n / 2);
+    for i in 0..n {
         assert_eq!(cache.contains(&key(i)), i % 2 == 1);
     }
 }
@@ -1271,12 +1322,19 @@ fn len_and_contains_follow_writes() {
 #[test]
 fn max_entries_bounds_len_after_every_write() {
     within(HANG_LIMIT, || {
+        // Under Miri fewer writes, of values in fewer size classes than the cache has pages
+        // (moving a page costs seconds there), against a lower bound.
+        let (max_entries, writes, longest) =
+            (miri_or(20, 100), miri_or(60, 2000), miri_or(100, 20_000));
         let clock = Arc::new(ManualClock::new());
-        let cache = small_builder(&clock).max_entries(100).build().unwrap();
+        let cache = small_builder(&clock)
+            .max_entries(max_entries as u64)
+            .build()
+            .unwrap();
         let mut rng = Rng::new(2);
-        for i in 0..2000 {
+        for i in 0..writes {
             let k = key(rng.below(3000) as usize);
-            let val = pattern_value(&k, rng.log_uniform(1, 20_000));
+            let val = pattern_value(&k, rng.log_uniform(1, longest));
             if i % 4 == 0 {
                 let _ = cache.insert_if_absent(&k, &val);
             } else {
@@ -1287,11 +1345,11 @@ fn max_entries_bounds_len_after_every_write() {
                 );
             }
             assert!(
-                cache.len() <= 100,
+                cache.len() <= max_entries,
                 "len {} above max_entries after write {i}",
                 cache.len()
             );
-            assert!(cache.stats().entries <= 100);
+            assert!(cache.stats().entries <= max_entries as u64);
         }
         assert!(cache.stats().evictions > 0);
     });
@@ -1313,6 +1371,10 @@ fn max_entries_one_keeps_only_the_latest_entry() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "hashes and compares a 65,535-byte key six times, ~10 s each under Miri"
+)]
 fn one_page_cache_holds_a_maximal_entry() {
     within(HANG_LIMIT, one_page_cache_holds_a_maximal_entry_body);
 }
@@ -1422,6 +1484,10 @@ fn invalid_configurations_are_refused() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "reads a 65,496-byte value four times with a 65,535-byte key: minutes under Miri"
+)]
 fn page_size_is_the_next_power_of_two_above_max_entry() {
     // 40-byte header + 65,536-byte padded key + 65,496 value bytes = 131,072: pages of 128 KiB.
     let exact = Cache::builder()
@@ -1464,6 +1530,10 @@ fn page_size_is_the_next_power_of_two_above_max_entry() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "2,000 inserts of every size over 4 pages, moving pages between classes: many minutes under Miri"
+)]
 fn usable_arena_is_rounded_down_to_whole_pages() {
     within(HANG_LIMIT, usable_arena_is_rounded_down_to_whole_pages_body);
 }
@@ -1531,12 +1601,15 @@ fn errors_display_and_are_std_errors() {
 
 #[test]
 fn read_paths_agree_on_random_sizes() {
-    // 256 pages: enough for a page per size class, so nothing needs evicting.
+    // 256 pages (24 under Miri): enough for a page per size class, so nothing needs evicting.
     let clock = Arc::new(ManualClock::new());
-    let cache = small_builder(&clock).max_bytes(64 << 20).build().unwrap();
+    let cache = small_builder(&clock)
+        .max_bytes(miri_or(24, 256) as u64 * SMALL_PAGE)
+        .build()
+        .unwrap();
     let mut rng = Rng::new(3);
     let mut written = Vec::new();
-    for i in 0..400 {
+    for i in 0..miri_or(10, 400) {
         let k = key(i);
         let val = pattern_value(&k, rng.log_uniform(1, SMALL_MAX_VALUE));
         let v = cache.insert(&k, &val).unwrap();
@@ -1549,7 +1622,7 @@ fn read_paths_agree_on_random_sizes() {
         assert_holds(&cache, &k, &val, v);
         written.push((k, val, v));
     }
-    // About 2.5 MB of payload in 64 MiB: all still there.
+    // About 2.5 MB of payload in 64 MiB (1.5 KB in 3 MiB under Miri): all still there.
     for (k, val, v) in &written {
         assert_holds(&cache, k, val, *v);
     }

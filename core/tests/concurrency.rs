@@ -1,6 +1,12 @@
 //! Concurrent correctness: exact CAS counting, no torn reads, versions that never go back,
 //! values that were really written (in order), and iteration beside writers.
 //! Every test runs a bounded number of writes; readers run until the writers finish.
+//!
+//! Under Miri (`scripts/miri.sh`), whose data-race detector and weak-memory emulation watch
+//! every access, each test keeps its threads but does a few dozen operations a thread, on fewer
+//! keys and short values (Miri copies a value out at a few KB a second), in caches with no
+//! more size classes in use than pages, or with few chunks to a page, since moving a page
+//! costs it about a second.
 
 mod common;
 
@@ -13,9 +19,17 @@ use std::time::Duration;
 use slabcache::{Clock, Error, ManualClock, Version};
 
 use common::{
-    is_pattern_value, is_sealed_for, mix64, pattern_value, scaled, sealed_value, small_builder,
-    small_cache, within, Rng, HANG_LIMIT, SEAL, SMALL_MAX_VALUE, SMALL_PAGE,
+    is_pattern_value, is_sealed_for, miri_or, mix64, pattern_value, scaled, sealed_value,
+    small_builder, small_cache, within, Rng, HANG_LIMIT, SEAL, SMALL_MAX_VALUE, SMALL_PAGE,
 };
+
+/// Reads each reader makes at least, even if the writers are done before it starts.
+const MIN_READS: u64 = if cfg!(miri) { 20 } else { 1000 };
+/// Reads between two passes of `iter` by a reader of `readers_never_see_torn_values`. A pass
+/// copies every value out, seconds under Miri.
+const ITER_EVERY: u64 = if cfg!(miri) { 15 } else { 500 };
+/// Writes of each writer under Miri, in the tests whose native counts are in the thousands.
+const MIRI_WRITES: usize = 40;
 
 /// Counts live writers; dropping a ticket (also while unwinding from a panic) signs one off,
 /// so readers never spin forever behind a failed writer.
@@ -95,13 +109,14 @@ fn cas_increments_from_four_threads_sum_exactly() {
 }
 
 fn cas_increments_from_four_threads_sum_exactly_body() {
-    const COUNTERS: usize = 64;
+    // Under Miri, 4 counters, so that its few increments still collide.
+    const COUNTERS: usize = if cfg!(miri) { 4 } else { 64 };
     const THREADS: usize = 4;
     let (cache, _clock) = small_cache();
     for c in 0..COUNTERS {
         cache.insert(&counter_key(c), b"0").unwrap();
     }
-    let per_thread = scaled(10_000, 50_000);
+    let per_thread = miri_or(25, scaled(10_000, 50_000));
 
     let (results, _) = run_threads(
         THREADS,
@@ -167,7 +182,8 @@ fn readers_never_see_torn_values() {
 }
 
 fn readers_never_see_torn_values_body() {
-    const KEYS: u64 = 256;
+    // Under Miri 32 keys, so that a pass of `iter` copies few values.
+    const KEYS: u64 = if cfg!(miri) { 32 } else { 256 };
     let clock = Arc::new(ManualClock::new());
     // Four pages: values of every size class compete for them, so chunks and pages are reused
     // (for other keys, other classes) while readers copy out of them.
@@ -176,7 +192,14 @@ fn readers_never_see_torn_values_body() {
         .build()
         .unwrap();
     let key = |i: u64| format!("torn:{i}").into_bytes();
-    let writes = scaled(2_000, 20_000);
+    let writes = miri_or(MIRI_WRITES, scaled(2_000, 20_000));
+    // Under Miri, values of 128 to 512 bytes: 7 size classes compete for the pages, each cut
+    // in at most 712 chunks.
+    let (shortest, longest) = if cfg!(miri) {
+        (128, 512)
+    } else {
+        (SEAL, SMALL_MAX_VALUE)
+    };
 
     let (_, reads) = run_threads(
         2,
@@ -185,7 +208,7 @@ fn readers_never_see_torn_values_body() {
             let mut rng = Rng::new(100 + w as u64);
             for seq in 0..writes {
                 let k = key(rng.below(KEYS));
-                let len = rng.log_uniform(SEAL, SMALL_MAX_VALUE);
+                let len = rng.log_uniform(shortest, longest);
                 let tag = [w as u8, (seq % 251) as u8];
                 let value = sealed_value(&k, &tag, len, rng.next_u64());
                 match rng.below(10) {
@@ -211,7 +234,7 @@ fn readers_never_see_torn_values_body() {
             let mut rng = Rng::new(200 + r as u64);
             let mut buf = Vec::new();
             let (mut hits, mut reads) = (0u64, 0u64);
-            while writers.running() || reads < 1000 {
+            while writers.running() || reads < MIN_READS {
                 reads += 1;
                 let k = key(rng.below(KEYS));
                 let got = match reads % 3 {
@@ -228,7 +251,7 @@ fn readers_never_see_torn_values_body() {
                         value.len()
                     );
                 }
-                if reads % 500 == 0 {
+                if reads % ITER_EVERY == 0 {
                     for (ik, iv, _) in cache.iter() {
                         assert!(is_sealed_for(&ik, &iv), "iter yielded a torn value");
                     }
@@ -290,7 +313,7 @@ fn versions_never_go_backwards_for_any_thread_body() {
     // Few entries allowed, so the filler writes evict hot keys now and then.
     let cache = small_builder(&clock).max_entries(24).build().unwrap();
     let hot = |i: u64| format!("hot:{i}").into_bytes();
-    let ops = scaled(20_000, 100_000);
+    let ops = miri_or(MIRI_WRITES, scaled(20_000, 100_000));
 
     let (floors, _) = run_threads(
         3,
@@ -353,7 +376,7 @@ fn versions_never_go_backwards_for_any_thread_body() {
             let mut floor = VersionFloor::default();
             let mut buf = Vec::new();
             let mut reads = 0u64;
-            while writers.running() || reads < 1000 {
+            while writers.running() || reads < MIN_READS {
                 reads += 1;
                 let k = hot(rng.below(HOT));
                 let seen = if reads % 2 == 0 {
@@ -400,7 +423,8 @@ fn versions_never_go_backwards_for_any_thread_body() {
 /// The one value writer `w` writes with sequence number `seq`, and the key index it goes to.
 fn history_write(w: u64, seq: u64, keys: u64) -> (u64, usize) {
     let h = mix64((w << 40) ^ seq);
-    (h % keys, SEAL + 16 + (h >> 32) as usize % 3000)
+    let spread = miri_or(200, 3000);
+    (h % keys, SEAL + 16 + (h >> 32) as usize % spread)
 }
 
 fn history_key(i: u64) -> Vec<u8> {
@@ -427,7 +451,7 @@ fn reads_return_written_values_in_each_writers_order_body() {
     const KEYS: u64 = 16;
     const WRITERS: usize = 2;
     let (cache, _clock) = small_cache();
-    let writes = scaled(10_000, 50_000) as u64;
+    let writes = miri_or(MIRI_WRITES, scaled(10_000, 50_000)) as u64;
     // started[w]: sequence numbers below it may have been written by writer w.
     let started: Vec<AtomicU64> = (0..WRITERS).map(|_| AtomicU64::new(0)).collect();
     // Writes that reported failure: they must never be read.
@@ -464,7 +488,7 @@ fn reads_return_written_values_in_each_writers_order_body() {
             let mut last = vec![[None::<u64>; KEYS as usize]; WRITERS];
             let mut seen = HashSet::new();
             let mut reads = 0u64;
-            while writers.running() || reads < 1000 {
+            while writers.running() || reads < MIN_READS {
                 reads += 1;
                 let i = rng.below(KEYS);
                 let k = history_key(i);
@@ -515,21 +539,31 @@ fn iter_beside_writers_yields_stable_entries_exactly_once() {
 }
 
 fn iter_beside_writers_yields_stable_entries_exactly_once_body() {
-    const STABLE: u64 = 300;
-    const CHURN: u64 = 200;
+    const STABLE: u64 = if cfg!(miri) { 20 } else { 300 };
+    const CHURN: u64 = if cfg!(miri) { 10 } else { 200 };
+    // Under Miri, whose iteration costs time in proportion to the cache's size, 8 pages, and
+    // values short enough to need no more size classes than that.
+    let (stable_spread, churn_longest) = if cfg!(miri) {
+        (64, 64)
+    } else {
+        (5000, 16 << 10)
+    };
     let clock = Arc::new(ManualClock::new());
     // Roomy: the churn never evicts, so the stable entries stay present throughout.
-    let cache = small_builder(&clock).max_bytes(64 << 20).build().unwrap();
+    let cache = small_builder(&clock)
+        .max_bytes(miri_or(8, 256) as u64 * SMALL_PAGE)
+        .build()
+        .unwrap();
     let stable_key = |i: u64| format!("stable:{i}").into_bytes();
     let churn_key = |i: u64| format!("churn:{i}").into_bytes();
     let mut stable = HashMap::new();
     for i in 0..STABLE {
         let k = stable_key(i);
-        let value = sealed_value(&k, b"stable", SEAL + (i as usize * 97) % 5000, i);
+        let value = sealed_value(&k, b"stable", SEAL + (i as usize * 97) % stable_spread, i);
         let v = cache.insert(&k, &value).unwrap();
         stable.insert(k, (value, v));
     }
-    let writes = scaled(3_000, 30_000);
+    let writes = miri_or(MIRI_WRITES / 2, scaled(3_000, 30_000));
 
     let (_, passes) = run_threads(
         2,
@@ -541,7 +575,7 @@ fn iter_beside_writers_yields_stable_entries_exactly_once_body() {
                 if rng.one_in(3) {
                     cache.remove(&k);
                 } else {
-                    let len = rng.log_uniform(SEAL, 16 << 10);
+                    let len = rng.log_uniform(SEAL, churn_longest);
                     cache
                         .insert(&k, &sealed_value(&k, b"churn", len, rng.next_u64()))
                         .unwrap();
@@ -591,7 +625,8 @@ fn accounting_is_exact_after_concurrent_churn() {
 }
 
 fn accounting_is_exact_after_concurrent_churn_body() {
-    const KEYS: u64 = 300;
+    // Under Miri 40 keys, so that the final audit copies few values.
+    const KEYS: u64 = if cfg!(miri) { 40 } else { 300 };
     let clock = Arc::new(ManualClock::new());
     // Four pages under every kind of write, so eviction and page moves race the writers.
     let cache = small_builder(&clock)
@@ -599,7 +634,15 @@ fn accounting_is_exact_after_concurrent_churn_body() {
         .build()
         .unwrap();
     let key = |i: u64| format!("acct:{i}").into_bytes();
-    let ops = scaled(3_000, 30_000);
+    let ops = miri_or(MIRI_WRITES * 3 / 4, scaled(3_000, 30_000));
+    let clear_every = miri_or(MIRI_WRITES / 2, 1500);
+    // Under Miri, values of 128 to 512 bytes: 7 size classes compete for the pages, each cut
+    // in at most 712 chunks.
+    let (shortest, longest) = if cfg!(miri) {
+        (128, 512)
+    } else {
+        (1, 16 << 10)
+    };
 
     run_threads(
         3,
@@ -608,7 +651,7 @@ fn accounting_is_exact_after_concurrent_churn_body() {
             let mut rng = Rng::new(800 + w as u64);
             for i in 0..ops {
                 let k = key(rng.below(KEYS));
-                let value = pattern_value(&k, rng.log_uniform(1, 16 << 10) - 1);
+                let value = pattern_value(&k, rng.log_uniform(shortest, longest) - 1);
                 let current = || cache.get_versioned(&k).map(|(_, v)| v);
                 match rng.below(100) {
                     0..=39 => drop(cache.insert(&k, &value).unwrap()),
@@ -626,7 +669,7 @@ fn accounting_is_exact_after_concurrent_churn_body() {
                         }
                     }
                 }
-                if w == 0 && i % 1500 == 1499 {
+                if w == 0 && i % clear_every == clear_every - 1 {
                     cache.clear();
                 }
             }
@@ -679,7 +722,7 @@ fn reads_never_return_entries_past_their_deadline_body() {
     const KEYS: u64 = 64;
     let (cache, clock) = small_cache();
     let key = |i: u64| format!("ttl:{i}").into_bytes();
-    let writes = scaled(20_000, 100_000);
+    let writes = miri_or(MIRI_WRITES, scaled(20_000, 100_000));
 
     // Two writers write with TTLs of a few microseconds and move the clock on by a microsecond
     // after each write, so entries expire while readers look at them. Each writer returns, per

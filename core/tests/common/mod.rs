@@ -10,12 +10,18 @@ use std::time::Duration;
 
 use slabcache::{Cache, CacheBuilder, ManualClock};
 
-/// `max_bytes` of the small test cache: 32 pages of 256 KiB.
-pub const SMALL_MAX_BYTES: u64 = 8 << 20;
-/// `max_value_bytes` of the small test cache.
-pub const SMALL_MAX_VALUE: usize = 64 << 10;
-/// Page size that follows from [`SMALL_MAX_VALUE`]: the smallest power of two >= 40 + 65,536 + 64 KiB.
-pub const SMALL_PAGE: u64 = 256 << 10;
+// Under Miri, which interprets every step (an insert costs it tens of milliseconds, reading a
+// 1000-byte value back half a second), the small cache is smaller: building, clearing and
+// iterating a cache cost time in proportion to its size there.
+
+/// `max_bytes` of the small test cache: 32 pages (8 MiB), or 8 (1 MiB) under Miri.
+pub const SMALL_MAX_BYTES: u64 = if cfg!(miri) { 8 } else { 32 } * SMALL_PAGE;
+/// `max_value_bytes` of the small test cache: 64 KiB, or 1 KiB under Miri.
+pub const SMALL_MAX_VALUE: usize = if cfg!(miri) { 1 << 10 } else { 64 << 10 };
+/// Page size that follows from [`SMALL_MAX_VALUE`]: the smallest power of two that holds a
+/// 40-byte chunk header, the longest key padded to 65,536 bytes and the longest value (256 KiB;
+/// 128 KiB under Miri).
+pub const SMALL_PAGE: u64 = (40 + 65_536 + SMALL_MAX_VALUE).next_power_of_two() as u64;
 
 /// `debug` iterations in debug builds, `release` iterations in optimised builds.
 pub fn scaled(debug: usize, release: usize) -> usize {
@@ -23,6 +29,16 @@ pub fn scaled(debug: usize, release: usize) -> usize {
         debug
     } else {
         release
+    }
+}
+
+/// `miri` iterations under Miri, `native` otherwise: Miri runs the engine thousands of times
+/// slower, so its runs keep only as many operations as the property needs.
+pub fn miri_or(miri: usize, native: usize) -> usize {
+    if cfg!(miri) {
+        miri
+    } else {
+        native
     }
 }
 
@@ -51,7 +67,9 @@ pub fn within(limit: Duration, body: impl FnOnce() + Send + 'static) {
 }
 
 /// The limit for [`within`]: far above the seconds a healthy run takes, even in debug builds.
-pub const HANG_LIMIT: Duration = Duration::from_secs(120);
+/// Miri's clock advances with the code it interprets, at roughly its real pace, and a test
+/// there may take a few minutes of it: ten is far above what the Miri run's budget allows.
+pub const HANG_LIMIT: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 120 });
 
 /// A builder for the small cache (8 MiB, 64 KiB values) on a manual clock.
 pub fn small_builder(clock: &Arc<ManualClock>) -> CacheBuilder {
