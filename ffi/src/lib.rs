@@ -1,0 +1,1006 @@
+//! The C ABI of slabcache: the functions, types and constants of `include/slabcache.h`, which
+//! cbindgen generates from this file (settings in `ffi/cbindgen.toml`; `tests/header.rs`
+//! fails when the committed header differs from what this file generates).
+//!
+//! Every entry point
+//! - runs its body under [`catch`], so a panic comes back as `SLABCACHE_PANIC` instead of
+//!   unwinding into C;
+//! - checks its arguments before it reads or writes through a pointer: a NULL handle, a NULL
+//!   pointer with a non-zero length, a length no object can have, a misaligned or NULL
+//!   required out-parameter and an options or stats struct of a size this library does not
+//!   know are `SLABCACHE_INVALID_ARGUMENT`;
+//! - writes its out-parameters last, and only as its documentation says.
+
+// The types carry the names the C header gives them (`slabcache_t`, `slabcache_options_t`).
+#![allow(non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_int, CStr};
+use std::mem::size_of;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::{self, addr_of};
+use std::slice;
+use std::time::Duration;
+
+use slabcache::{Cache, Error, Version};
+
+/// Success.
+pub const SLABCACHE_OK: c_int = 0;
+/// The key is absent: never written, removed, evicted or expired.
+pub const SLABCACHE_NOT_FOUND: c_int = 1;
+/// `slabcache_add` found the key present.
+pub const SLABCACHE_EXISTS: c_int = 2;
+/// `slabcache_cas` or `slabcache_delete_if_version` found another version than the expected one.
+pub const SLABCACHE_VERSION_MISMATCH: c_int = 3;
+/// `slabcache_get`: the value is longer than the caller's buffer; `*out_len` holds its length.
+pub const SLABCACHE_BUFFER_TOO_SMALL: c_int = 4;
+/// The key is longer than `SLABCACHE_MAX_KEY_LEN` bytes.
+pub const SLABCACHE_KEY_TOO_LARGE: c_int = 5;
+/// The value is longer than the cache's `max_value_bytes`.
+pub const SLABCACHE_VALUE_TOO_LARGE: c_int = 6;
+/// A NULL handle, a NULL pointer with a non-zero length, an empty key, a length no object can
+/// have (above `PTRDIFF_MAX`), a NULL or misaligned required out-parameter, version 0, an
+/// options or stats struct whose `size` is not this library's, or an out-of-range option.
+pub const SLABCACHE_INVALID_ARGUMENT: c_int = 7;
+/// The library panicked (a bug in slabcache). The cache may be inconsistent: free it.
+pub const SLABCACHE_PANIC: c_int = 8;
+
+/// `ttl_ms` for an entry that never expires, whatever the cache's default TTL.
+pub const SLABCACHE_TTL_NONE: u64 = u64::MAX;
+/// The longest key, in bytes. Keys are 1 to `SLABCACHE_MAX_KEY_LEN` bytes long.
+pub const SLABCACHE_MAX_KEY_LEN: usize = 65_535;
+/// The longest value when `max_value_bytes` is 0: 1 MiB.
+pub const SLABCACHE_DEFAULT_MAX_VALUE_BYTES: u32 = 1 << 20;
+
+// The header needs these as literals (cbindgen does not evaluate another crate's constants);
+// the build fails if they drift from the engine's.
+const _: () = assert!(SLABCACHE_MAX_KEY_LEN == slabcache::MAX_KEY_LEN);
+const _: () =
+    assert!(SLABCACHE_DEFAULT_MAX_VALUE_BYTES as usize == slabcache::DEFAULT_MAX_VALUE_BYTES);
+
+/// A cache: what a `slabcache_t *` points at, from `slabcache_new` to `slabcache_free`.
+///
+/// The header declares `slabcache_t` itself (see `cbindgen.toml`), as an opaque struct
+/// whose tag differs between C and C++.
+pub struct Handle {
+    cache: Cache,
+    /// The TTL that `ttl_ms` 0 stands for (`None`: never expires).
+    default_ttl: Option<Duration>,
+    /// The longest value the cache accepts, checked before a value's bytes are looked at.
+    max_value_bytes: usize,
+}
+
+/// The C name of [`Handle`].
+pub type slabcache_t = Handle;
+
+/// The settings of a new cache. Fill it with `slabcache_options_init`, then set what you need.
+///
+/// It begins with its own size so that later versions can add fields at the end: a program
+/// built against this header passes this version's size, and a library that does not know
+/// the size it is given refuses it (`SLABCACHE_INVALID_ARGUMENT`) rather than guess.
+#[repr(C)]
+pub struct slabcache_options {
+    /// `sizeof(slabcache_options_t)`, set by `slabcache_options_init`.
+    pub size: usize,
+    /// The arena's size in bytes, a hard bound on the memory entries occupy. Required: at
+    /// least one page (2 MiB with the default `max_value_bytes`).
+    pub max_bytes: u64,
+    /// The most entries the cache holds; 0 = no entry limit.
+    pub max_entries: u64,
+    /// The TTL of writes with `ttl_ms` 0, in milliseconds; 0 (or `SLABCACHE_TTL_NONE`) = no
+    /// expiry.
+    pub default_ttl_ms: u64,
+    /// Stretches every TTL by a random fraction in [0, `ttl_jitter`] so that keys written
+    /// together do not expire together: 0.0 to 1.0.
+    pub ttl_jitter: f64,
+    /// The longest value accepted, in bytes; 0 = `SLABCACHE_DEFAULT_MAX_VALUE_BYTES` (1 MiB);
+    /// at most 64 MiB. It sets the arena's page size (2 MiB with the default, 128 KiB for
+    /// values up to 4 KiB), and every size class in use holds at least one page: a cache of
+    /// many value sizes wants `max_bytes` of 64 pages or more, or it evicts early.
+    pub max_value_bytes: u32,
+}
+
+/// The settings of a new cache (see `struct slabcache_options`).
+pub type slabcache_options_t = slabcache_options;
+
+/// A snapshot of a cache's counters and sizes, from `slabcache_stats`.
+///
+/// It begins with its own size, like `slabcache_options_t`: set `size` to
+/// `sizeof(slabcache_stats_t)` before the call.
+#[repr(C)]
+pub struct slabcache_stats {
+    /// `sizeof(slabcache_stats_t)`, set by the caller.
+    pub size: usize,
+    /// Reads that found a live entry (including `SLABCACHE_BUFFER_TOO_SMALL` ones).
+    pub hits: u64,
+    /// Reads that found nothing (absent or expired).
+    pub misses: u64,
+    /// Writes that created an entry.
+    pub inserts: u64,
+    /// Writes that replaced an entry.
+    pub updates: u64,
+    /// Entries removed by `slabcache_delete`, `slabcache_delete_if_version` or
+    /// `slabcache_clear`.
+    pub removals: u64,
+    /// Entries dropped to make room.
+    pub evictions: u64,
+    /// Expired entries whose memory was reclaimed.
+    pub expirations: u64,
+    /// Conditional writes and deletes refused for a version mismatch.
+    pub cas_failures: u64,
+    /// Entries resident now, including expired ones not yet reclaimed.
+    pub entries: u64,
+    /// Key and value bytes of the resident entries.
+    pub payload_bytes: u64,
+    /// Arena bytes handed to size classes (pages in use); never above `max_bytes`.
+    pub arena_bytes_used: u64,
+    /// The arena budget the cache was built with.
+    pub max_bytes: u64,
+    /// Memory outside the arena: the index, the page table, the eviction policy's tables.
+    pub fixed_overhead_bytes: u64,
+}
+
+/// A snapshot of a cache's counters (see `struct slabcache_stats`).
+pub type slabcache_stats_t = slabcache_stats;
+
+/// Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values) and
+/// its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
+///
+/// # Safety
+///
+/// `opts` is NULL or points at a writable `slabcache_options_t`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_options_init(opts: *mut slabcache_options_t) {
+    catch((), || {
+        if !opts.is_null() && opts.is_aligned() {
+            // SAFETY: non-NULL and aligned; the caller promises a writable struct of this
+            // header's layout.
+            unsafe {
+                opts.write(slabcache_options {
+                    size: size_of::<slabcache_options_t>(),
+                    max_bytes: 0,
+                    max_entries: 0,
+                    default_ttl_ms: 0,
+                    ttl_jitter: 0.0,
+                    max_value_bytes: 0,
+                })
+            };
+        }
+    })
+}
+
+/// Makes a cache with the settings `*opts` and stores it in `*out`, owned by the caller
+/// until `slabcache_free`. `opts` is only read during the call.
+///
+/// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (`*out` untouched) for a NULL
+/// `opts` or `out`, an `opts->size` that is not `sizeof(slabcache_options_t)`, `max_bytes` 0
+/// or less than one page, NaN or out-of-range `ttl_jitter`, `max_value_bytes` above 64 MiB,
+/// or an arena the system cannot map.
+///
+/// # Safety
+///
+/// `opts` is NULL or points at an initialised `size_t` (its `size`), and at a whole readable
+/// `slabcache_options_t` when that `size` is `sizeof(slabcache_options_t)`. `out` is NULL or
+/// points at a writable `slabcache_t *`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_new(
+    opts: *const slabcache_options_t,
+    out: *mut *mut slabcache_t,
+) -> c_int {
+    run(|| {
+        check_out(out)?;
+        // SAFETY: `opts` is NULL or begins with an initialised `size`, followed by the rest of
+        // the struct when that size is this library's (this function's contract).
+        let opts = unsafe { read_sized(opts) }?;
+        let cache = build(&opts)?;
+        // SAFETY: `check_out` saw `out` non-NULL and aligned; the caller promises it writable.
+        unsafe { out.write(Box::into_raw(Box::new(cache))) };
+        Ok(())
+    })
+}
+
+/// Frees a cache made by `slabcache_new`, with all its entries. NULL is a no-op.
+///
+/// # Safety
+///
+/// `cache` is NULL or a cache from `slabcache_new` that was not freed yet, and no other call
+/// on it runs now or later.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_free(cache: *mut slabcache_t) {
+    catch((), || {
+        if !cache.is_null() {
+            // SAFETY: `cache` came from `Box::into_raw` in `slabcache_new` and, by the caller's
+            // contract, is given back once, with no other call using it.
+            drop(unsafe { Box::from_raw(cache) });
+        }
+    })
+}
+
+/// Copies the value of `key` into `buf` and stores its length in `*out_len` and, when
+/// `out_version` is not NULL, its version in `*out_version`.
+///
+/// Returns
+/// - `SLABCACHE_OK`: the value is in `buf[0 .. *out_len]`;
+/// - `SLABCACHE_BUFFER_TOO_SMALL`: the value is longer than `buf_len`; `*out_len` holds its
+///   length, `buf` and `*out_version` are untouched (call again with a buffer that long; a
+///   NULL `buf` with `buf_len` 0 asks for the length only);
+/// - `SLABCACHE_NOT_FOUND`: absent or expired; nothing written;
+/// - `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL `cache`, `key` or
+///   `out_len`, `key_len` 0, a NULL `buf` with `buf_len` above 0, or `buf_len` above
+///   `PTRDIFF_MAX`.
+///
+/// # Safety
+///
+/// `cache` is NULL or a live cache. `key` is NULL or points at `key_len` readable bytes;
+/// `buf` is NULL or points at `buf_len` writable bytes; `out_len` and `out_version` are NULL
+/// or point at a writable `size_t` and `uint64_t`. Nothing else writes these during the call.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_get(
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+    out_version: *mut u64,
+) -> c_int {
+    run(|| {
+        // SAFETY: `cache` is NULL or a live cache (this function's contract).
+        let cache = unsafe { handle(cache) }?;
+        check_key(key, key_len)?;
+        if (buf.is_null() && buf_len > 0) || buf_len > isize::MAX as usize {
+            return Err(SLABCACHE_INVALID_ARGUMENT);
+        }
+        check_out(out_len)?;
+        check_optional_out(out_version)?;
+        // The closure holds the key as a raw pointer, and its slice ends before `buf` is
+        // written, so `buf` may overlap the key: a slice captured by the closure would stay
+        // borrowed for the whole call.
+        with_scratch(|value| {
+            // SAFETY: `check_key` saw `key` non-NULL and `key_len` at most
+            // SLABCACHE_MAX_KEY_LEN; the caller promises that many readable, unchanging bytes.
+            let key = unsafe { slice::from_raw_parts(key, key_len) };
+            let version = cache
+                .cache
+                .get_into(key, value)
+                .ok_or(SLABCACHE_NOT_FOUND)?;
+            if value.len() > buf_len {
+                // SAFETY: `check_out` saw `out_len` non-NULL and aligned; the caller promises
+                // it writable.
+                unsafe { out_len.write(value.len()) };
+                return Err(SLABCACHE_BUFFER_TOO_SMALL);
+            }
+            if !value.is_empty() {
+                // SAFETY: `buf` is non-NULL (buf_len >= value.len() > 0) and the caller
+                // promises `buf_len` writable bytes there; `value` is this thread's own buffer,
+                // so the two do not overlap.
+                unsafe { ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len()) };
+            }
+            // SAFETY: `check_out` saw `out_len` non-NULL and aligned; the caller promises it
+            // writable.
+            unsafe { out_len.write(value.len()) };
+            // SAFETY: `check_optional_out` saw `out_version` NULL or aligned.
+            unsafe { write_optional(out_version, version.get()) };
+            Ok(())
+        })
+    })
+}
+
+/// Stores `val` under `key`, whether or not the key is present, and its new version in
+/// `*out_version` when that is not NULL.
+///
+/// `ttl_ms`: the entry's time to live in milliseconds; 0 = the cache's `default_ttl_ms`;
+/// `SLABCACHE_TTL_NONE` = never expires. `val` may be NULL when `val_len` is 0.
+///
+/// Returns `SLABCACHE_OK`, `SLABCACHE_KEY_TOO_LARGE`, `SLABCACHE_VALUE_TOO_LARGE`, or
+/// `SLABCACHE_INVALID_ARGUMENT` (a NULL `cache` or `key`, `key_len` 0, a NULL `val` with
+/// `val_len` above 0, a misaligned `out_version`).
+///
+/// # Safety
+///
+/// `cache` is NULL or a live cache. `key` and `val` are NULL or point at `key_len` and
+/// `val_len` readable bytes, which nothing writes during the call. `out_version` is NULL or
+/// points at a writable `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_set(
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+    val: *const u8,
+    val_len: usize,
+    ttl_ms: u64,
+    out_version: *mut u64,
+) -> c_int {
+    // SAFETY: the caller keeps `slabcache_set`'s contract, which is `write_entry`'s.
+    unsafe {
+        write_entry(
+            Write::Set,
+            cache,
+            key,
+            key_len,
+            val,
+            val_len,
+            ttl_ms,
+            out_version,
+        )
+    }
+}
+
+/// `slabcache_set` only if `key` is absent (or expired); `SLABCACHE_EXISTS` if it is present,
+/// with nothing written.
+///
+/// # Safety
+///
+/// As `slabcache_set`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_add(
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+    val: *const u8,
+    val_len: usize,
+    ttl_ms: u64,
+    out_version: *mut u64,
+) -> c_int {
+    // SAFETY: the caller keeps `slabcache_set`'s contract, which is `write_entry`'s.
+    unsafe {
+        write_entry(
+            Write::Add,
+            cache,
+            key,
+            key_len,
+            val,
+            val_len,
+            ttl_ms,
+            out_version,
+        )
+    }
+}
+
+/// `slabcache_set` only if `key` is present; `SLABCACHE_NOT_FOUND` if it is absent, with
+/// nothing written.
+///
+/// # Safety
+///
+/// As `slabcache_set`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_replace(
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+    val: *const u8,
+    val_len: usize,
+    ttl_ms: u64,
+    out_version: *mut u64,
+) -> c_int {
+    // SAFETY: the caller keeps `slabcache_set`'s contract, which is `write_entry`'s.
+    unsafe {
+        write_entry(
+            Write::Replace,
+            cache,
+            key,
+            key_len,
+            val,
+            val_len,
+            ttl_ms,
+            out_version,
+        )
+    }
+}
+
+/// Compare-and-swap: stores `val` under `key` only if the key's current version is
+/// `expected_version`, with `ttl_ms` as in `slabcache_set`.
+///
+/// Returns
+/// - `SLABCACHE_OK`: stored; the new version is in `*out_new_version`;
+/// - `SLABCACHE_VERSION_MISMATCH`: the key holds another version, which is in
+///   `*out_new_version`; nothing stored;
+/// - `SLABCACHE_NOT_FOUND`: the key is absent or expired; nothing written;
+/// - the argument errors of `slabcache_set`, and `SLABCACHE_INVALID_ARGUMENT` for an
+///   `expected_version` of 0, which is never a version.
+///
+/// `out_new_version` may be NULL.
+///
+/// # Safety
+///
+/// As `slabcache_set`, with `out_new_version` for `out_version`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_cas(
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+    val: *const u8,
+    val_len: usize,
+    expected_version: u64,
+    ttl_ms: u64,
+    out_new_version: *mut u64,
+) -> c_int {
+    let Some(expected) = Version::new(expected_version) else {
+        return SLABCACHE_INVALID_ARGUMENT;
+    };
+    // SAFETY: the caller keeps `slabcache_set`'s contract, which is `write_entry`'s.
+    unsafe {
+        write_entry(
+            Write::Cas(expected),
+            cache,
+            key,
+            key_len,
+            val,
+            val_len,
+            ttl_ms,
+            out_new_version,
+        )
+    }
+}
+
+/// Removes `key`. Returns `SLABCACHE_OK`, `SLABCACHE_NOT_FOUND` (absent or expired),
+/// `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` (a NULL `cache` or `key`,
+/// `key_len` 0).
+///
+/// # Safety
+///
+/// `cache` is NULL or a live cache; `key` is NULL or points at `key_len` readable bytes,
+/// which nothing writes during the call.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_delete(
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+) -> c_int {
+    run(|| {
+        // SAFETY: `cache` is NULL or a live cache (this function's contract).
+        let cache = unsafe { handle(cache) }?;
+        // SAFETY: `key` is NULL or `key_len` readable, unchanging bytes (this function's
+        // contract).
+        let key = unsafe { key_arg(key, key_len) }?;
+        if cache.cache.remove(key) {
+            Ok(())
+        } else {
+            Err(SLABCACHE_NOT_FOUND)
+        }
+    })
+}
+
+/// Removes `key` only if its current version is `version`. Returns `SLABCACHE_OK`,
+/// `SLABCACHE_VERSION_MISMATCH` (nothing removed), `SLABCACHE_NOT_FOUND`, or the argument
+/// errors of `slabcache_delete`, and `SLABCACHE_INVALID_ARGUMENT` for a `version` of 0.
+///
+/// # Safety
+///
+/// As `slabcache_delete`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_delete_if_version(
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+    version: u64,
+) -> c_int {
+    run(|| {
+        // SAFETY: `cache` is NULL or a live cache (this function's contract).
+        let cache = unsafe { handle(cache) }?;
+        // SAFETY: `key` is NULL or `key_len` readable, unchanging bytes (this function's
+        // contract).
+        let key = unsafe { key_arg(key, key_len) }?;
+        let expected = Version::new(version).ok_or(SLABCACHE_INVALID_ARGUMENT)?;
+        cache
+            .cache
+            .remove_if_version(key, expected)
+            .map_err(|e| status_of(&e))
+    })
+}
+
+/// Removes every entry. Entries written by other threads meanwhile may survive. NULL is a
+/// no-op.
+///
+/// # Safety
+///
+/// `cache` is NULL or a live cache.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_clear(cache: *const slabcache_t) {
+    catch((), || {
+        // SAFETY: `cache` is NULL or a live cache (this function's contract).
+        if let Ok(cache) = unsafe { handle(cache) } {
+            cache.cache.clear();
+        }
+    })
+}
+
+/// Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
+/// `sizeof(slabcache_stats_t)` first. Each counter is exact; under concurrent traffic they
+/// are not all read at the same instant.
+///
+/// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing written) for a NULL
+/// `cache` or `out`, or an `out->size` that is not `sizeof(slabcache_stats_t)`.
+///
+/// # Safety
+///
+/// `cache` is NULL or a live cache; `out` is NULL or points at an initialised `size_t` (its
+/// `size`), and at a whole writable `slabcache_stats_t` when that `size` is
+/// `sizeof(slabcache_stats_t)`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_stats(
+    cache: *const slabcache_t,
+    out: *mut slabcache_stats_t,
+) -> c_int {
+    run(|| {
+        // SAFETY: `cache` is NULL or a live cache (this function's contract).
+        let cache = unsafe { handle(cache) }?;
+        // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
+        // the struct when that size is this library's (this function's contract).
+        unsafe { check_size(out) }?;
+        let stats = cache.cache.stats();
+        // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
+        unsafe {
+            out.write(slabcache_stats {
+                size: size_of::<slabcache_stats_t>(),
+                hits: stats.hits,
+                misses: stats.misses,
+                inserts: stats.inserts,
+                updates: stats.updates,
+                removals: stats.removals,
+                evictions: stats.evictions,
+                expirations: stats.expirations,
+                cas_failures: stats.cas_failures,
+                entries: stats.entries,
+                payload_bytes: stats.payload_bytes,
+                arena_bytes_used: stats.arena_bytes_used,
+                max_bytes: stats.max_bytes,
+                fixed_overhead_bytes: stats.fixed_overhead_bytes,
+            })
+        };
+        Ok(())
+    })
+}
+
+/// The name of a status code and what it means, e.g. `"SLABCACHE_NOT_FOUND: the key is not
+/// present"`; for a number that is no status, `"SLABCACHE_UNKNOWN_STATUS"`. A static string,
+/// never NULL; do not free it.
+#[no_mangle]
+pub extern "C" fn slabcache_status_str(status: c_int) -> *const c_char {
+    catch(STATUS_PANIC.as_ptr(), || status_name(status).as_ptr())
+}
+
+/// The library's version, e.g. `"0.1.0"`. A static string, never NULL; do not free it.
+#[no_mangle]
+pub extern "C" fn slabcache_version() -> *const c_char {
+    catch(VERSION.as_ptr(), || VERSION.as_ptr())
+}
+
+/// Panics inside the entry points' panic guard, so that the C tests can check that a panic
+/// comes back as `SLABCACHE_PANIC` (and does not abort the process) in the libraries as
+/// built. Exported only with the `test-hooks` feature; not in the header.
+#[cfg(feature = "test-hooks")]
+#[no_mangle]
+pub extern "C" fn slabcache_test_panic() -> c_int {
+    run(|| panic!("slabcache_test_panic: a panic on purpose, for the tests"))
+}
+
+// ----- the shared parts of the entry points -----
+
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("the package version contains a NUL byte"),
+    };
+
+const STATUS_PANIC: &CStr = c"SLABCACHE_PANIC: slabcache panicked (a bug); free the cache";
+
+fn status_name(status: c_int) -> &'static CStr {
+    match status {
+        SLABCACHE_OK => c"SLABCACHE_OK: success",
+        SLABCACHE_NOT_FOUND => c"SLABCACHE_NOT_FOUND: the key is not present",
+        SLABCACHE_EXISTS => c"SLABCACHE_EXISTS: the key is already present",
+        SLABCACHE_VERSION_MISMATCH => {
+            c"SLABCACHE_VERSION_MISMATCH: the key holds another version than the expected one"
+        }
+        SLABCACHE_BUFFER_TOO_SMALL => {
+            c"SLABCACHE_BUFFER_TOO_SMALL: the value is longer than the buffer"
+        }
+        SLABCACHE_KEY_TOO_LARGE => c"SLABCACHE_KEY_TOO_LARGE: the key is longer than 65535 bytes",
+        SLABCACHE_VALUE_TOO_LARGE => {
+            c"SLABCACHE_VALUE_TOO_LARGE: the value is longer than the cache's max_value_bytes"
+        }
+        SLABCACHE_INVALID_ARGUMENT => {
+            c"SLABCACHE_INVALID_ARGUMENT: a NULL, empty, misaligned or out-of-range argument"
+        }
+        SLABCACHE_PANIC => STATUS_PANIC,
+        _ => c"SLABCACHE_UNKNOWN_STATUS",
+    }
+}
+
+/// Runs `body`, returning `on_panic` if it panics: a panic must not unwind into C, where it
+/// is undefined behaviour (Rust before 1.81) or aborts the process (since).
+///
+/// `AssertUnwindSafe`: after a panic the caller is told `SLABCACHE_PANIC`, whose
+/// documentation says the cache may be inconsistent and should be freed.
+fn catch<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
+}
+
+/// Runs an entry point's body under [`catch`] and returns its status.
+fn run(body: impl FnOnce() -> Result<(), c_int>) -> c_int {
+    catch(SLABCACHE_PANIC, || match body() {
+        Ok(()) => SLABCACHE_OK,
+        Err(status) => status,
+    })
+}
+
+/// The status for an error of the engine.
+fn status_of(error: &Error) -> c_int {
+    match error {
+        Error::EmptyKey | Error::InvalidConfig(_) => SLABCACHE_INVALID_ARGUMENT,
+        Error::KeyTooLarge { .. } => SLABCACHE_KEY_TOO_LARGE,
+        Error::ValueTooLarge { .. } => SLABCACHE_VALUE_TOO_LARGE,
+        Error::Exists => SLABCACHE_EXISTS,
+        Error::NotFound => SLABCACHE_NOT_FOUND,
+        Error::VersionMismatch { .. } => SLABCACHE_VERSION_MISMATCH,
+        // `Error` is non-exhaustive: an error the engine gains needs a status here, and until
+        // it has one the caller hears SLABCACHE_PANIC with this message on stderr.
+        other => panic!("slabcache-ffi has no status for the engine's error {other:?}"),
+    }
+}
+
+/// Builds the cache that `opts` describes.
+fn build(opts: &slabcache_options_t) -> Result<Handle, c_int> {
+    let max_value_bytes = match opts.max_value_bytes {
+        0 => SLABCACHE_DEFAULT_MAX_VALUE_BYTES,
+        bytes => bytes,
+    } as usize;
+    let default_ttl = match opts.default_ttl_ms {
+        0 | SLABCACHE_TTL_NONE => None,
+        ms => Some(Duration::from_millis(ms)),
+    };
+    // The builder refuses a NaN or out-of-range jitter, a zero or too small `max_bytes` and a
+    // `max_value_bytes` above its limit.
+    let mut builder = Cache::builder()
+        .max_bytes(opts.max_bytes)
+        .ttl_jitter(opts.ttl_jitter)
+        .max_value_bytes(max_value_bytes);
+    if opts.max_entries > 0 {
+        builder = builder.max_entries(opts.max_entries);
+    }
+    if let Some(ttl) = default_ttl {
+        builder = builder.default_ttl(ttl);
+    }
+    let cache = builder.build().map_err(|e| status_of(&e))?;
+    Ok(Handle {
+        cache,
+        default_ttl,
+        max_value_bytes,
+    })
+}
+
+/// The four writes, which differ only in their condition.
+#[derive(Clone, Copy)]
+enum Write {
+    Set,
+    Add,
+    Replace,
+    Cas(Version),
+}
+
+/// The body of the write entry points.
+///
+/// # Safety
+///
+/// The contract of `slabcache_set`.
+#[allow(clippy::too_many_arguments)] // the C signature's arguments, passed through
+unsafe fn write_entry(
+    write: Write,
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+    val: *const u8,
+    val_len: usize,
+    ttl_ms: u64,
+    out_version: *mut u64,
+) -> c_int {
+    run(|| {
+        // SAFETY: `cache` is NULL or a live cache (this function's contract).
+        let cache = unsafe { handle(cache) }?;
+        // SAFETY: `key` is NULL or `key_len` readable, unchanging bytes (this function's
+        // contract).
+        let key = unsafe { key_arg(key, key_len) }?;
+        // SAFETY: `val` is NULL or `val_len` readable, unchanging bytes (this function's
+        // contract).
+        let value = unsafe { value_arg(cache, val, val_len) }?;
+        check_optional_out(out_version)?;
+        let ttl = match ttl_ms {
+            0 => cache.default_ttl,
+            SLABCACHE_TTL_NONE => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let engine = &cache.cache;
+        let written = match write {
+            Write::Set => engine.insert_with_ttl(key, value, ttl),
+            Write::Add => engine.insert_if_absent_with_ttl(key, value, ttl),
+            Write::Replace => engine.replace_with_ttl(key, value, ttl),
+            Write::Cas(expected) => engine.compare_and_swap_with_ttl(key, expected, value, ttl),
+        };
+        let (version, result) = match written {
+            Ok(version) => (version, Ok(())),
+            // The one failure that reports a version: the current one.
+            Err(Error::VersionMismatch { current }) => (current, Err(SLABCACHE_VERSION_MISMATCH)),
+            Err(e) => return Err(status_of(&e)),
+        };
+        // SAFETY: `check_optional_out` saw `out_version` NULL or aligned.
+        unsafe { write_optional(out_version, version.get()) };
+        result
+    })
+}
+
+/// The cache behind a handle.
+///
+/// # Safety
+///
+/// `cache` is NULL or a live cache from `slabcache_new`, which stays live for `'a`.
+unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Handle, c_int> {
+    // SAFETY: a non-NULL `cache` is a live `Box` from `slabcache_new` (caller's contract),
+    // which only `slabcache_free` ends, never during another call.
+    unsafe { cache.as_ref() }.ok_or(SLABCACHE_INVALID_ARGUMENT)
+}
+
+/// A key must be non-NULL, 1 to `SLABCACHE_MAX_KEY_LEN` bytes long.
+fn check_key(key: *const u8, key_len: usize) -> Result<(), c_int> {
+    if key.is_null() || key_len == 0 {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    if key_len > SLABCACHE_MAX_KEY_LEN {
+        return Err(SLABCACHE_KEY_TOO_LARGE);
+    }
+    Ok(())
+}
+
+/// The caller's key, after the checks that make the slice valid to form.
+///
+/// # Safety
+///
+/// `key` is NULL or points at `key_len` readable bytes that nothing writes during `'a`.
+unsafe fn key_arg<'a>(key: *const u8, key_len: usize) -> Result<&'a [u8], c_int> {
+    check_key(key, key_len)?;
+    // SAFETY: non-NULL (u8 needs no alignment), at most SLABCACHE_MAX_KEY_LEN bytes (far below
+    // isize::MAX), readable and unchanging by the caller's contract.
+    Ok(unsafe { slice::from_raw_parts(key, key_len) })
+}
+
+/// The caller's value, after the checks that make the slice valid to form: its length is
+/// checked against the cache's limit before any of its bytes is looked at.
+///
+/// # Safety
+///
+/// `val` is NULL or points at `val_len` readable bytes that nothing writes during `'a`.
+unsafe fn value_arg<'a>(cache: &Handle, val: *const u8, val_len: usize) -> Result<&'a [u8], c_int> {
+    if val_len == 0 {
+        return Ok(&[]);
+    }
+    if val.is_null() {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    if val_len > cache.max_value_bytes {
+        return Err(SLABCACHE_VALUE_TOO_LARGE);
+    }
+    // SAFETY: non-NULL, at most max_value_bytes (64 MiB at most) long, readable and unchanging
+    // by the caller's contract.
+    Ok(unsafe { slice::from_raw_parts(val, val_len) })
+}
+
+/// A required out-parameter must be non-NULL and aligned.
+fn check_out<T>(out: *mut T) -> Result<(), c_int> {
+    if out.is_null() || !out.is_aligned() {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    Ok(())
+}
+
+/// An optional out-parameter must be NULL or aligned.
+fn check_optional_out<T>(out: *mut T) -> Result<(), c_int> {
+    if out.is_null() {
+        Ok(())
+    } else {
+        check_out(out)
+    }
+}
+
+/// Writes `value` to an optional out-parameter, if there is one.
+///
+/// # Safety
+///
+/// `out` is NULL, or aligned and valid for a write of a `T`.
+unsafe fn write_optional<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: non-NULL, so aligned and writable by the caller's contract.
+        unsafe { out.write(value) };
+    }
+}
+
+/// A struct that begins with its own size (`slabcache_options_t`, `slabcache_stats_t`):
+/// `Ok` when `ptr` is non-NULL, aligned, and its `size` is this library's `size_of::<T>()`.
+/// Only the `size` field is read before that is known.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points at an initialised `size_t` that begins a `T`, and at a whole
+/// readable `T` if that `size_t` is `size_of::<T>()`.
+unsafe fn check_size<T: Sized>(ptr: *const T) -> Result<(), c_int> {
+    check_out(ptr.cast_mut())?;
+    // SAFETY: non-NULL and aligned for `T`, whose first field is a `usize` at offset 0 (both
+    // structs are `repr(C)` and begin with `size`); the caller promises it initialised.
+    let size = unsafe { ptr.cast::<usize>().read() };
+    if size == size_of::<T>() {
+        Ok(())
+    } else {
+        Err(SLABCACHE_INVALID_ARGUMENT)
+    }
+}
+
+/// Reads an options struct once its size is checked.
+///
+/// # Safety
+///
+/// As [`check_size`].
+unsafe fn read_sized(opts: *const slabcache_options_t) -> Result<slabcache_options_t, c_int> {
+    // SAFETY: `check_size`'s contract is this function's.
+    unsafe { check_size(opts) }?;
+    // SAFETY: `check_size` saw a non-NULL, aligned pointer whose `size` says a whole struct
+    // is there; every bit pattern is a valid value of its fields.
+    Ok(unsafe { addr_of!(*opts).read() })
+}
+
+/// Values are copied by the engine into a `Vec`, then into the caller's buffer. Each thread
+/// keeps its `Vec` between calls, so a read of a value that fits allocates nothing; one grown
+/// past this many bytes by a large value is freed after the call instead of kept.
+const SCRATCH_KEEP_BYTES: usize = 64 << 10;
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `read` with this thread's scratch buffer, which it keeps for the next call unless a
+/// large value grew it. A panic in `read` leaves the buffer's `RefCell` unborrowed as it
+/// unwinds; a thread whose thread-locals are already gone (a call from a C thread's TLS
+/// destructor) reads into a fresh buffer.
+fn with_scratch<R>(read: impl Fn(&mut Vec<u8>) -> R) -> R {
+    SCRATCH
+        .try_with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let result = read(&mut scratch);
+            if scratch.capacity() > SCRATCH_KEEP_BYTES {
+                *scratch = Vec::new();
+            }
+            result
+        })
+        .unwrap_or_else(|_| read(&mut Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_cache(max_value_bytes: u32) -> *mut slabcache_t {
+        let mut opts = std::mem::MaybeUninit::<slabcache_options_t>::uninit();
+        // SAFETY: a writable options struct; init fills every field.
+        let mut opts = unsafe {
+            slabcache_options_init(opts.as_mut_ptr());
+            opts.assume_init()
+        };
+        opts.max_bytes = 8 << 20;
+        opts.max_value_bytes = max_value_bytes;
+        let mut cache = ptr::null_mut();
+        // SAFETY: valid options and out-parameter.
+        assert_eq!(unsafe { slabcache_new(&opts, &mut cache) }, SLABCACHE_OK);
+        cache
+    }
+
+    #[test]
+    fn a_panic_comes_back_as_the_panic_status() {
+        assert_eq!(run(|| panic!("on purpose")), SLABCACHE_PANIC);
+        assert_eq!(run(|| Err(SLABCACHE_EXISTS)), SLABCACHE_EXISTS);
+        assert_eq!(run(|| Ok(())), SLABCACHE_OK);
+    }
+
+    #[test]
+    fn engine_errors_map_to_their_statuses() {
+        let current = Version::new(7).unwrap();
+        let cases = [
+            (Error::EmptyKey, SLABCACHE_INVALID_ARGUMENT),
+            (
+                Error::KeyTooLarge { len: 9, max: 8 },
+                SLABCACHE_KEY_TOO_LARGE,
+            ),
+            (
+                Error::ValueTooLarge { len: 9, max: 8 },
+                SLABCACHE_VALUE_TOO_LARGE,
+            ),
+            (Error::Exists, SLABCACHE_EXISTS),
+            (Error::NotFound, SLABCACHE_NOT_FOUND),
+            (
+                Error::VersionMismatch { current },
+                SLABCACHE_VERSION_MISMATCH,
+            ),
+            (Error::InvalidConfig("x".into()), SLABCACHE_INVALID_ARGUMENT),
+        ];
+        for (error, status) in cases {
+            assert_eq!(status_of(&error), status, "{error:?}");
+        }
+    }
+
+    /// A struct shorter than this library's is refused after reading its `size` alone: under
+    /// Miri, reading any further would be an out-of-bounds read.
+    #[test]
+    fn a_short_options_struct_is_refused_having_read_only_its_size() {
+        let short = size_of::<usize>();
+        let mut cache = ptr::null_mut();
+        // SAFETY: `short` is an initialised size_t, which is all a wrong size lets it read.
+        let status = unsafe { slabcache_new(ptr::from_ref(&short).cast(), &mut cache) };
+        assert_eq!(status, SLABCACHE_INVALID_ARGUMENT);
+        assert!(cache.is_null());
+    }
+
+    /// The value is copied out through a buffer that overlaps the key: the key is done with
+    /// before the buffer is written.
+    #[test]
+    fn get_into_the_buffer_that_holds_the_key() {
+        let cache = new_cache(0);
+        let mut version = 0;
+        // SAFETY: a live cache, valid slices and out-parameters here and below.
+        unsafe {
+            assert_eq!(
+                slabcache_set(
+                    cache,
+                    b"key".as_ptr(),
+                    3,
+                    b"value".as_ptr(),
+                    5,
+                    0,
+                    &mut version
+                ),
+                SLABCACHE_OK
+            );
+            let mut buf = *b"key.....";
+            let (mut len, mut read_version) = (0, 0);
+            let buf_ptr = buf.as_mut_ptr();
+            let status = slabcache_get(cache, buf_ptr, 3, buf_ptr, 8, &mut len, &mut read_version);
+            assert_eq!(status, SLABCACHE_OK);
+            assert_eq!(&buf[..len], b"value");
+            assert_eq!(read_version, version);
+            slabcache_free(cache);
+        }
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "slow under Miri: a 128 KiB value through the atomics")]
+    fn a_value_larger_than_the_kept_scratch_is_read_whole_twice() {
+        let cache = new_cache(4 * SCRATCH_KEEP_BYTES as u32);
+        let value: Vec<u8> = (0..2 * SCRATCH_KEEP_BYTES).map(|i| i as u8).collect();
+        let mut buf = vec![0u8; value.len()];
+        // SAFETY: a live cache, valid slices and out-parameters.
+        unsafe {
+            let status = slabcache_set(
+                cache,
+                b"big".as_ptr(),
+                3,
+                value.as_ptr(),
+                value.len(),
+                0,
+                ptr::null_mut(),
+            );
+            assert_eq!(status, SLABCACHE_OK);
+            for _ in 0..2 {
+                buf.fill(0);
+                let mut len = 0;
+                let status = slabcache_get(
+                    cache,
+                    b"big".as_ptr(),
+                    3,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    &mut len,
+                    ptr::null_mut(),
+                );
+                assert_eq!(status, SLABCACHE_OK);
+                assert_eq!(buf, value);
+            }
+            slabcache_free(cache);
+        }
+    }
+}
