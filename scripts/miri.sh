@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the engine's unit and integration tests under Miri, the Rust interpreter that detects
+# Runs the engine's unit and integration tests, and the C ABI's unit tests, under Miri, the Rust interpreter that detects
 # undefined behaviour: out-of-bounds and uninitialised reads, invalid pointer use, aliasing
 # violations, data races, leaks.
 #
@@ -20,7 +20,9 @@
 #     checker off and the rest on, the data-race detector included. Under Miri they use
 #     fewer operations and a 1 MiB cache (`cfg(miri)` in the tests); the few that must write
 #     many times the cache's budget are ignored there, each marked with why.
-# Isolation stays on (no host clock or files needed), so every run is deterministic.
+#   - the C ABI's unit tests (ffi/src) run with every check on: they call the entry points
+#     through raw pointers as C does (a short options struct, a buffer that holds the key).
+# Isolation stays on: the tests need no host clock or files.
 #
 # Environment:
 #   SLABCACHE_MIRI_TOOLCHAIN   the nightly toolchain to use (default: nightly).
@@ -42,12 +44,20 @@ if ! command -v rustup >/dev/null 2>&1; then
     echo "error: rustup is needed to install the $toolchain toolchain and Miri" >&2
     exit 1
 fi
+# `ensure_components` serves the default toolchain; Miri lives on a nightly one.
 if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
     echo "installing the $toolchain toolchain"
     rustup toolchain install "$toolchain" --profile minimal --component miri,rust-src
-elif ! cargo "+$toolchain" miri --version >/dev/null 2>&1; then
-    echo "installing the miri and rust-src components"
-    rustup component add --toolchain "$toolchain" miri rust-src
+else
+    installed="$(rustup component list --toolchain "$toolchain" --installed)"
+    missing=()
+    for component in miri rust-src; do
+        grep -q "^$component" <<<"$installed" || missing+=("$component")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        echo "installing the ${missing[*]} component(s)"
+        rustup component add --toolchain "$toolchain" "${missing[@]}"
+    fi
 fi
 cargo "+$toolchain" miri --version
 cargo "+$toolchain" miri setup
@@ -61,6 +71,10 @@ section "Miri: integration tests, aliasing checks off, data races and the rest o
 MIRIFLAGS="-Zmiri-disable-stacked-borrows ${MIRIFLAGS:-}" \
     cargo "+$toolchain" miri test -p slabcache --no-fail-fast \
     --test api --test concurrency --test memory || status=1
+
+# ---------------------------------------------------------------------------------------
+section "Miri: the C ABI's unit tests, every check on"
+MIRIFLAGS="${MIRIFLAGS:-}" cargo "+$toolchain" miri test -p slabcache-ffi --lib || status=1
 
 echo "miri: finished in $((SECONDS - started)) s"
 exit "$status"

@@ -3,8 +3,9 @@
 #
 #   bash scripts/test.sh
 #
-# Needs a Rust toolchain (rustup) and, once the bindings land, Python 3 with pip and a C
-# compiler. Runs from the repository root whatever the current directory. The last line
+# Needs a Rust toolchain (rustup) and a C compiler (scripts/ffi-test.sh installs the rest of
+# the C tools when it runs as root with apt-get); once the Python binding lands, Python 3
+# with pip. Runs from the repository root whatever the current directory. The last line
 # printed adds up every runner's results ("tests: N passed, N failed"), which CI reads.
 #
 # Every section runs even when an earlier one failed (and cargo runs every test binary, not
@@ -44,11 +45,6 @@ cargo --version
 rustc --version
 
 # ---------------------------------------------------------------------------------------
-# C tests (libslabcache + include/slabcache.h): added with the C API.
-# Python tests (`import slabcache`): added with the Python binding.
-# Run them through `logged` so that the totals below count them.
-
-# ---------------------------------------------------------------------------------------
 section "Rust: unit, integration and doc tests (debug build, debug assertions on)"
 logged cargo test --workspace --no-fail-fast || status=1
 
@@ -58,6 +54,14 @@ if [ "${SLABCACHE_SKIP_RELEASE_TESTS:-0}" != "1" ]; then
     section "Rust: unit and integration tests (release build)"
     logged cargo test --workspace --release --tests --no-fail-fast || status=1
 fi
+
+# ---------------------------------------------------------------------------------------
+# C and C++: libslabcache and include/slabcache.h, under sanitizers and valgrind. It installs
+# the C tools it needs (gcc, g++, make, pkg-config, valgrind) where it may.
+logged bash scripts/ffi-test.sh || status=1
+
+# Python tests (`import slabcache`): added with the Python binding, through `logged` so that
+# the totals below count them.
 
 # ---------------------------------------------------------------------------------------
 if [ "${SLABCACHE_SKIP_VERIFICATION:-0}" != "1" ]; then
