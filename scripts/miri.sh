@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the engine's unit and integration tests, and the C ABI's unit tests, under Miri, the Rust interpreter that detects
-# undefined behaviour: out-of-bounds and uninitialised reads, invalid pointer use, aliasing
-# violations, data races, leaks.
+# Runs the engine's unit and integration tests, and the C ABI's unit tests, under Miri, the
+# Rust interpreter that detects undefined behaviour: out-of-bounds and uninitialised reads,
+# invalid pointer use, aliasing violations, data races, leaks.
 #
 #   bash scripts/miri.sh
 #
@@ -10,18 +10,15 @@
 # cargo's usual `test result:` lines and the time taken, and exits non-zero if any test
 # failed or Miri reported anything. Every section runs even when an earlier one failed.
 #
-# Two passes, because Miri's aliasing checker (Stacked Borrows) re-checks every byte a
-# reference covers each time one is created, and the engine reaches the arena and the index
-# through a slice of the whole mapping: with it on, one insert into even a 1 MiB cache takes
-# seconds. So:
-#   - the unit tests (core/src), which cover every `unsafe` block on small tables, run with
-#     every check on;
-#   - the integration tests (core/tests: api, concurrency, memory) run with the aliasing
-#     checker off and the rest on, the data-race detector included. Under Miri they use
-#     fewer operations and a 1 MiB cache (`cfg(miri)` in the tests); the few that must write
-#     many times the cache's budget are ignored there, each marked with why.
-#   - the C ABI's unit tests (ffi/src) run with every check on: they call the entry points
-#     through raw pointers as C does (a short options struct, a buffer that holds the key).
+# Every check is on, Miri's aliasing model (Stacked Borrows) included. The engine reaches
+# its arena and index through references to the few words it needs, never a slice of the
+# whole mapping (`mapping.rs`), so the aliasing checks cost in proportion to the work.
+#   - the unit tests (core/src) cover every `unsafe` block on small tables;
+#   - the integration tests (core/tests: api, concurrency, memory) run with fewer
+#     operations and a 1 MiB cache (`cfg(miri)` in the tests); the few that must write many
+#     times the cache's budget are ignored there, each marked with why;
+#   - the C ABI's unit tests (ffi/src) call the entry points through raw pointers as C does
+#     (a short options struct, a buffer that holds the key).
 # Isolation stays on: the tests need no host clock or files.
 #
 # Environment:
@@ -63,17 +60,12 @@ cargo "+$toolchain" miri --version
 cargo "+$toolchain" miri setup
 
 # ---------------------------------------------------------------------------------------
-section "Miri: unit tests, every check on (Stacked Borrows, data races, leaks)"
-MIRIFLAGS="${MIRIFLAGS:-}" cargo "+$toolchain" miri test -p slabcache --lib || status=1
+section "Miri: the engine's unit and integration tests"
+MIRIFLAGS="${MIRIFLAGS:-}" cargo "+$toolchain" miri test -p slabcache --no-fail-fast \
+    --lib --test api --test concurrency --test memory || status=1
 
 # ---------------------------------------------------------------------------------------
-section "Miri: integration tests, aliasing checks off, data races and the rest on"
-MIRIFLAGS="-Zmiri-disable-stacked-borrows ${MIRIFLAGS:-}" \
-    cargo "+$toolchain" miri test -p slabcache --no-fail-fast \
-    --test api --test concurrency --test memory || status=1
-
-# ---------------------------------------------------------------------------------------
-section "Miri: the C ABI's unit tests, every check on"
+section "Miri: the C ABI's unit tests"
 MIRIFLAGS="${MIRIFLAGS:-}" cargo "+$toolchain" miri test -p slabcache-ffi --lib || status=1
 
 echo "miri: finished in $((SECONDS - started)) s"

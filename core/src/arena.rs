@@ -73,7 +73,7 @@ impl Arena {
     #[inline]
     pub(crate) fn chunk_words(&self, page: u32, index: usize, chunk_words: usize) -> &[AtomicU64] {
         let start = ((page as usize) << (self.page_shift - 3)) + index * chunk_words;
-        &self.words.as_slice()[start..start + chunk_words]
+        self.words.slice(start..start + chunk_words)
     }
 
     pub(crate) fn page_bytes(&self) -> usize {

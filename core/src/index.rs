@@ -106,7 +106,7 @@ impl Index {
     pub(crate) fn candidates(&self, hash: KeyHash) -> Candidates<'_> {
         Candidates {
             index: self,
-            bucket: &self.buckets.as_slice()[self.chain_of(hash)],
+            bucket: self.buckets.get(self.chain_of(hash)),
             slot: 0,
             tag: hash.tag(),
         }
@@ -126,7 +126,7 @@ impl Index {
     pub(crate) fn chain_slots(&self, chain: usize) -> impl Iterator<Item = (&AtomicU64, u64)> + '_ {
         Candidates {
             index: self,
-            bucket: &self.buckets.as_slice()[chain],
+            bucket: self.buckets.get(chain),
             slot: 0,
             tag: ANY_TAG,
         }
@@ -138,7 +138,7 @@ impl Index {
     }
 
     fn lock_chain(&self, chain: usize, tag: Option<u64>) -> Locked<'_> {
-        let head = &self.buckets.as_slice()[chain];
+        let head = self.buckets.get(chain);
         let mut round = 0;
         loop {
             let header = head.header.load(Ordering::Relaxed);

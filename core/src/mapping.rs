@@ -10,6 +10,7 @@
 
 #[cfg(not(slabcache_loom))]
 use std::marker::PhantomData;
+use std::ops::Range;
 
 #[cfg(all(not(slabcache_loom), not(miri)))]
 use memmap2::Advice;
@@ -37,7 +38,8 @@ pub(crate) struct ZeroedMap<T: Zeroable> {
     _items: PhantomData<T>,
 }
 
-// SAFETY: the mapping is owned and only ever accessed as `&[T]`, and `T: Sync`.
+// SAFETY: the mapping is owned and only ever accessed through shared references to its `T`s,
+// and `T: Sync`.
 #[cfg(not(slabcache_loom))]
 unsafe impl<T: Zeroable> Send for ZeroedMap<T> {}
 // SAFETY: as above.
@@ -67,12 +69,35 @@ impl<T: Zeroable> ZeroedMap<T> {
         })
     }
 
+    /// The `T`s at `range`; panics when it is out of bounds, as slicing does.
+    ///
+    /// Callers take the few `T`s they need, never a slice of the whole table: a reference
+    /// covers only its own bytes, which is what Miri's aliasing model checks each time one is
+    /// made (a whole-table slice per lookup made that check as slow as the table is large).
     #[inline]
-    pub(crate) fn as_slice(&self) -> &[T] {
-        // The mapping holds `len` `T`s' worth of bytes, lives as long as `self`, and is only
-        // accessed through shared references to `T`, whose interior mutability is atomic.
-        // SAFETY: page-aligned (checked in `new`), zero-filled: a valid `T` by `Zeroable`.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    pub(crate) fn slice(&self, range: Range<usize>) -> &[T] {
+        assert!(
+            range.start <= range.end && range.end <= self.len,
+            "range {range:?} out of a table of {}",
+            self.len
+        );
+        // SAFETY: `range` lies within the mapping's `len` `T`s (checked above), which live as
+        // long as `self`, are aligned (checked in `new`) and valid (zero-filled at first, a
+        // valid `T` by `Zeroable`), and are only ever reached through shared references to
+        // `T`, whose interior mutability is atomic.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(range.start), range.len()) }
+    }
+
+    /// The `T` at `index`; panics when it is out of bounds. See [`ZeroedMap::slice`].
+    #[inline]
+    pub(crate) fn get(&self, index: usize) -> &T {
+        assert!(
+            index < self.len,
+            "index {index} out of a table of {}",
+            self.len
+        );
+        // SAFETY: as in `slice`, for the one `T` at `index`, which is in bounds.
+        unsafe { &*self.ptr.add(index) }
     }
 
     pub(crate) fn bytes(&self) -> usize {
@@ -94,8 +119,12 @@ impl<T: Zeroable + Default> ZeroedMap<T> {
         })
     }
 
-    pub(crate) fn as_slice(&self) -> &[T] {
-        &self.items
+    pub(crate) fn slice(&self, range: Range<usize>) -> &[T] {
+        &self.items[range]
+    }
+
+    pub(crate) fn get(&self, index: usize) -> &T {
+        &self.items[index]
     }
 
     pub(crate) fn bytes(&self) -> usize {
