@@ -190,13 +190,16 @@ impl<T> std::ops::Deref for CachePadded<T> {
 }
 
 thread_local! {
-    /// A hash of this thread's id: spreads threads over striped structures.
-    static THREAD_STRIPE: usize = {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        std::thread::current().id().hash(&mut hasher);
-        hasher.finish() as usize
-    };
+    /// A byte whose address tells live threads apart: each thread has its own copy.
+    static THREAD_ANCHOR: u8 = const { 0 };
+    /// A hash of this thread's `THREAD_ANCHOR` address: spreads threads over striped
+    /// structures. Not `std::thread::current().id()`: in a thread std did not start (a C
+    /// program's) that allocates a handle which std keeps until the process ends.
+    static THREAD_STRIPE: usize = THREAD_ANCHOR.with(|anchor| {
+        let address = std::ptr::from_ref(anchor) as usize as u64;
+        // Fibonacci hashing: the product's high bits depend on every bit of the address.
+        (address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+    });
 }
 
 /// A number fixed for the calling thread and spread across threads, for picking stripes
