@@ -19,13 +19,15 @@
 
 #![no_main]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use slabcache::{Cache, Error, ManualClock, Stats, Version};
+
+mod common;
 
 /// Pages are 128 KiB with this value limit (a 64 KiB key and this value fit in one).
 const MAX_VALUE_BYTES: usize = 16 << 10;
@@ -146,6 +148,15 @@ struct Entry {
     /// The deadline lies in `earliest..=latest` (clock nanoseconds; `u64::MAX`: none).
     earliest: u64,
     latest: u64,
+}
+
+impl common::Modelled for Entry {
+    fn value(&self) -> &[u8] {
+        &self.value
+    }
+    fn version(&self) -> Version {
+        self.version
+    }
 }
 
 struct Harness {
@@ -306,20 +317,27 @@ impl Harness {
         }
     }
 
-    /// Checks a write's new version against every earlier one of the key, and records it.
-    fn wrote(&mut self, key: &[u8], value: Vec<u8>, version: Version, ttl: Option<Duration>) {
-        let history = self.history.entry(key.to_vec()).or_default();
+    /// Checks a write's new version against every earlier one of the key, records the entry,
+    /// and returns the outcome of a write that stored it.
+    fn wrote(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        version: Version,
+        ttl: Option<Duration>,
+    ) -> Outcome {
+        let history = self.history.entry(key.clone()).or_default();
         if let Some(last) = history.last() {
             assert!(
                 version > *last,
                 "{}: a write returned {version:?}, not above the earlier {last:?}",
-                describe(key)
+                describe(&key)
             );
         }
         history.push(version);
         let (earliest, latest) = self.deadline_bounds(ttl);
         self.model.insert(
-            key.to_vec(),
+            key.clone(),
             Entry {
                 value,
                 version,
@@ -327,6 +345,11 @@ impl Harness {
                 latest,
             },
         );
+        Outcome {
+            may_evict: true,
+            wrote: Some(key),
+            gone: 0,
+        }
     }
 
     /// A write that replaces only a live entry (`replace`, `compare_and_swap`) and passed its
@@ -341,14 +364,7 @@ impl Harness {
     ) -> Outcome {
         let ttl = self.default_ttl;
         match result {
-            Ok(version) => {
-                self.wrote(key, value, version, ttl);
-                Outcome {
-                    may_evict: true,
-                    wrote: Some(key.to_vec()),
-                    gone: 0,
-                }
-            }
+            Ok(version) => self.wrote(key.to_vec(), value, version, ttl),
             Err(Error::NotFound) => {
                 self.model.remove(key);
                 Outcome {
@@ -410,12 +426,7 @@ impl Harness {
                     .insert(&key, &value)
                     .unwrap_or_else(|e| panic!("insert of {}: {e:?}", describe(&key)));
                 let ttl = self.default_ttl;
-                self.wrote(&key, value, version, ttl);
-                Outcome {
-                    may_evict: true,
-                    wrote: Some(key),
-                    gone: 0,
-                }
+                self.wrote(key, value, version, ttl)
             }
             Op::InsertWithTtl { key, value, ttl } => {
                 let (key, value) = (self.key(*key), value_bytes(value));
@@ -428,12 +439,7 @@ impl Harness {
                     .cache
                     .insert_with_ttl(&key, &value, ttl)
                     .unwrap_or_else(|e| panic!("insert_with_ttl of {}: {e:?}", describe(&key)));
-                self.wrote(&key, value, version, ttl);
-                Outcome {
-                    may_evict: true,
-                    wrote: Some(key),
-                    gone: 0,
-                }
+                self.wrote(key, value, version, ttl)
             }
             Op::InsertIfAbsent { key, value } => {
                 let (key, value) = (self.key(*key), value_bytes(value));
@@ -446,12 +452,7 @@ impl Harness {
                     panic!("insert_if_absent of absent {}: {e:?}", describe(&key))
                 });
                 let ttl = self.default_ttl;
-                self.wrote(&key, value, version, ttl);
-                Outcome {
-                    may_evict: true,
-                    wrote: Some(key),
-                    gone: 0,
-                }
+                self.wrote(key, value, version, ttl)
             }
             Op::Replace { key, value } => {
                 let (key, value) = (self.key(*key), value_bytes(value));
@@ -585,32 +586,8 @@ impl Harness {
     /// Compares the cache's entries with the model after an operation, and its accounting.
     fn reconcile(&mut self, outcome: Outcome, before: &Stats) {
         self.settle_expiry();
-        let mut seen = BTreeSet::new();
-        let mut payload = 0;
-        for (key, value, version) in self.cache.iter() {
-            let Some(entry) = self.model.get(&key) else {
-                panic!(
-                    "iter yielded {} at {version:?}, which the model does not hold",
-                    describe(&key)
-                );
-            };
-            assert!(
-                entry.value == value && entry.version == version,
-                "iter yielded {} at {version:?} ({} bytes); the model holds {:?} ({} bytes)",
-                describe(&key),
-                value.len(),
-                entry.version,
-                entry.value.len()
-            );
-            payload += (key.len() + value.len()) as u64;
-            assert!(seen.insert(key), "iter yielded a key twice");
-        }
-        let vanished: Vec<Vec<u8>> = self
-            .model
-            .keys()
-            .filter(|key| !seen.contains(*key))
-            .cloned()
-            .collect();
+        let yielded = common::check_iter(&self.cache, &self.model, describe);
+        let vanished = common::vanished(&self.model, &yielded);
         for key in &vanished {
             assert!(
                 outcome.may_evict,
@@ -625,37 +602,20 @@ impl Harness {
             self.model.remove(key);
         }
         let stats = self.cache.stats();
-        assert_eq!(stats.max_bytes, self.max_bytes);
-        assert!(
-            stats.arena_bytes_used <= stats.max_bytes,
-            "arena bytes used {} above max_bytes {}",
-            stats.arena_bytes_used,
-            stats.max_bytes
-        );
-        assert_eq!(
-            stats.entries,
-            self.cache.len() as u64,
-            "stats.entries and len()"
-        );
+        common::check_bounds(&self.cache, &stats, self.max_bytes, self.max_entries);
         // Expired entries not yet reclaimed count as resident but are not yielded.
         assert!(
-            stats.entries >= seen.len() as u64,
+            stats.entries >= yielded.keys.len() as u64,
             "{} entries counted, {} yielded",
             stats.entries,
-            seen.len()
+            yielded.keys.len()
         );
         assert!(
-            stats.payload_bytes >= payload,
-            "{} payload bytes counted, {payload} yielded",
-            stats.payload_bytes
+            stats.payload_bytes >= yielded.payload,
+            "{} payload bytes counted, {} yielded",
+            stats.payload_bytes,
+            yielded.payload
         );
-        if let Some(max) = self.max_entries {
-            assert!(
-                stats.entries <= max,
-                "{} entries, max_entries {max}",
-                stats.entries
-            );
-        }
         let evicted = stats.evictions - before.evictions;
         let lost = vanished.len() as u64 + outcome.gone;
         if outcome.may_evict {

@@ -22,6 +22,8 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use slabcache::{Cache, Error, Stats, Version, MAX_KEY_LEN};
 
+mod common;
+
 /// The engine's chunk header and smallest chunk, in bytes (core/src/chunk.rs, core/src/slab.rs).
 const HEADER_BYTES: usize = 40;
 const MIN_CHUNK_BYTES: usize = HEADER_BYTES + 8;
@@ -149,6 +151,15 @@ enum Limit {
 struct Stored {
     value: Vec<u8>,
     version: Version,
+}
+
+impl common::Modelled for Stored {
+    fn value(&self) -> &[u8] {
+        &self.value
+    }
+    fn version(&self) -> Version {
+        self.version
+    }
 }
 
 /// Bytes of chunk an entry needs (core/src/chunk.rs `bytes_needed`).
@@ -437,36 +448,10 @@ impl Harness {
     /// values, versions and every count. Keys the cache no longer holds must have been
     /// evicted by that write (besides `self_evicted` evictions of the written key itself).
     fn reconcile(&mut self, wrote: Option<&[u8]>, before: &Stats, self_evicted: u64) {
-        let mut present = BTreeMap::new();
-        let mut payload = 0u64;
-        for (key, value, version) in self.cache.iter() {
-            let Some(stored) = self.model.get(&key) else {
-                panic!(
-                    "iter yielded a {}-byte key at {version:?} that the model does not hold",
-                    key.len()
-                );
-            };
-            assert!(
-                stored.value == value && stored.version == version,
-                "iter yielded a {}-byte key at {version:?} with {} bytes; last written: {:?} \
-                 with {} bytes",
-                key.len(),
-                value.len(),
-                stored.version,
-                stored.value.len()
-            );
-            payload += (key.len() + value.len()) as u64;
-            assert!(
-                present.insert(key, version).is_none(),
-                "iter yielded a key twice"
-            );
-        }
-        let vanished: Vec<Vec<u8>> = self
-            .model
-            .keys()
-            .filter(|key| !present.contains_key(*key))
-            .cloned()
-            .collect();
+        let yielded = common::check_iter(&self.cache, &self.model, |key| {
+            format!("a {}-byte key", key.len())
+        });
+        let vanished = common::vanished(&self.model, &yielded);
         for key in &vanished {
             assert!(
                 wrote.is_some(),
@@ -481,30 +466,17 @@ impl Harness {
             self.model.remove(key);
         }
         let stats = self.cache.stats();
-        assert_eq!(stats.max_bytes, self.max_bytes, "stats.max_bytes");
-        assert!(
-            stats.arena_bytes_used <= stats.max_bytes,
-            "arena bytes used {} above max_bytes {}",
-            stats.arena_bytes_used,
-            stats.max_bytes
-        );
+        common::check_bounds(&self.cache, &stats, self.max_bytes, self.max_entries);
+        // No TTL here: every entry the cache counts is one `iter` yields.
         assert_eq!(
             stats.entries,
-            present.len() as u64,
+            yielded.keys.len() as u64,
             "stats.entries against the entries iter yields"
         );
-        assert_eq!(self.cache.len(), present.len(), "len() against iter");
         assert_eq!(
-            stats.payload_bytes, payload,
+            stats.payload_bytes, yielded.payload,
             "stats.payload_bytes against iter"
         );
-        if let Some(max) = self.max_entries {
-            assert!(
-                stats.entries <= max,
-                "{} entries, max_entries {max}",
-                stats.entries
-            );
-        }
         assert_eq!(
             stats.evictions - before.evictions,
             vanished.len() as u64 + self_evicted,
