@@ -271,8 +271,8 @@ void slabcache_free(slabcache_t *cache);
  *   NULL `buf` with `buf_len` 0 asks for the length only);
  * - `SLABCACHE_NOT_FOUND`: absent or expired; nothing written;
  * - `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL `cache`, `key` or
- *   `out_len`, `key_len` 0, a NULL `buf` with `buf_len` above 0, or `buf_len` above
- *   `PTRDIFF_MAX`.
+ *   `out_len`, `key_len` 0, a NULL `buf` with `buf_len` above 0, `key_len` or `buf_len`
+ *   above `PTRDIFF_MAX`, or a misaligned `out_len` or `out_version`.
  *
  * # Safety
  *
@@ -297,7 +297,8 @@ int slabcache_get(const slabcache_t *cache,
  *
  * Returns `SLABCACHE_OK`, `SLABCACHE_KEY_TOO_LARGE`, `SLABCACHE_VALUE_TOO_LARGE`, or
  * `SLABCACHE_INVALID_ARGUMENT` (a NULL `cache` or `key`, `key_len` 0, a NULL `val` with
- * `val_len` above 0, a misaligned `out_version`).
+ * `val_len` above 0, `key_len` or `val_len` above `PTRDIFF_MAX`, a misaligned
+ * `out_version`).
  *
  * # Safety
  *
@@ -375,7 +376,7 @@ int slabcache_cas(const slabcache_t *cache,
 /**
  * Removes `key`. Returns `SLABCACHE_OK`, `SLABCACHE_NOT_FOUND` (absent or expired),
  * `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` (a NULL `cache` or `key`,
- * `key_len` 0).
+ * `key_len` 0 or above `PTRDIFF_MAX`).
  *
  * # Safety
  *

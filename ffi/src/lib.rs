@@ -226,8 +226,8 @@ pub unsafe extern "C" fn slabcache_free(cache: *mut slabcache_t) {
 ///   NULL `buf` with `buf_len` 0 asks for the length only);
 /// - `SLABCACHE_NOT_FOUND`: absent or expired; nothing written;
 /// - `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL `cache`, `key` or
-///   `out_len`, `key_len` 0, a NULL `buf` with `buf_len` above 0, or `buf_len` above
-///   `PTRDIFF_MAX`.
+///   `out_len`, `key_len` 0, a NULL `buf` with `buf_len` above 0, `key_len` or `buf_len`
+///   above `PTRDIFF_MAX`, or a misaligned `out_len` or `out_version`.
 ///
 /// # Safety
 ///
@@ -248,7 +248,8 @@ pub unsafe extern "C" fn slabcache_get(
         // SAFETY: `cache` is NULL or a live cache (this function's contract).
         let cache = unsafe { handle(cache) }?;
         check_key(key, key_len)?;
-        if (buf.is_null() && buf_len > 0) || buf_len > isize::MAX as usize {
+        check_length(buf_len)?;
+        if buf.is_null() && buf_len > 0 {
             return Err(SLABCACHE_INVALID_ARGUMENT);
         }
         check_out(out_len)?;
@@ -294,7 +295,8 @@ pub unsafe extern "C" fn slabcache_get(
 ///
 /// Returns `SLABCACHE_OK`, `SLABCACHE_KEY_TOO_LARGE`, `SLABCACHE_VALUE_TOO_LARGE`, or
 /// `SLABCACHE_INVALID_ARGUMENT` (a NULL `cache` or `key`, `key_len` 0, a NULL `val` with
-/// `val_len` above 0, a misaligned `out_version`).
+/// `val_len` above 0, `key_len` or `val_len` above `PTRDIFF_MAX`, a misaligned
+/// `out_version`).
 ///
 /// # Safety
 ///
@@ -435,7 +437,7 @@ pub unsafe extern "C" fn slabcache_cas(
 
 /// Removes `key`. Returns `SLABCACHE_OK`, `SLABCACHE_NOT_FOUND` (absent or expired),
 /// `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` (a NULL `cache` or `key`,
-/// `key_len` 0).
+/// `key_len` 0 or above `PTRDIFF_MAX`).
 ///
 /// # Safety
 ///
@@ -740,8 +742,18 @@ unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Handle, c_int> {
     unsafe { cache.as_ref() }.ok_or(SLABCACHE_INVALID_ARGUMENT)
 }
 
+/// A length no object can have (above `PTRDIFF_MAX`): a caller's bug, such as a negative
+/// number converted to `size_t`, rather than a key or value too long for the cache.
+fn check_length(len: usize) -> Result<(), c_int> {
+    if len > isize::MAX as usize {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    Ok(())
+}
+
 /// A key must be non-NULL, 1 to `SLABCACHE_MAX_KEY_LEN` bytes long.
 fn check_key(key: *const u8, key_len: usize) -> Result<(), c_int> {
+    check_length(key_len)?;
     if key.is_null() || key_len == 0 {
         return Err(SLABCACHE_INVALID_ARGUMENT);
     }
@@ -770,6 +782,7 @@ unsafe fn key_arg<'a>(key: *const u8, key_len: usize) -> Result<&'a [u8], c_int>
 ///
 /// `val` is NULL or points at `val_len` readable bytes that nothing writes during `'a`.
 unsafe fn value_arg<'a>(cache: &Handle, val: *const u8, val_len: usize) -> Result<&'a [u8], c_int> {
+    check_length(val_len)?;
     if val_len == 0 {
         return Ok(&[]);
     }

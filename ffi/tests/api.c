@@ -606,9 +606,16 @@ static void test_writes_refuse_hostile_inputs(void) {
         CHECK_STATUS(write_entry(kind, cache, largest_key, SLABCACHE_MAX_KEY_LEN + 1,
                                  BYTES("v"), &version),
                      SLABCACHE_KEY_TOO_LARGE);
-        /* A length far past the limit is refused before a byte is read. */
+        /* Lengths no object can have are refused as invalid, before a byte is read; one
+         * that could be real, if too long, as too large. */
         CHECK_STATUS(write_entry(kind, cache, (const uint8_t *)"k", SIZE_MAX, BYTES("v"),
                                  &version),
+                     SLABCACHE_INVALID_ARGUMENT);
+        CHECK_STATUS(write_entry(kind, cache, (const uint8_t *)"k", (size_t)PTRDIFF_MAX + 1,
+                                 BYTES("v"), &version),
+                     SLABCACHE_INVALID_ARGUMENT);
+        CHECK_STATUS(write_entry(kind, cache, (const uint8_t *)"k", (size_t)PTRDIFF_MAX,
+                                 BYTES("v"), &version),
                      SLABCACHE_KEY_TOO_LARGE);
         CHECK_STATUS(write_entry(kind, cache, BYTES("k"), NULL, 1, &version),
                      SLABCACHE_INVALID_ARGUMENT);
@@ -617,7 +624,10 @@ static void test_writes_refuse_hostile_inputs(void) {
                      SLABCACHE_VALUE_TOO_LARGE);
         CHECK_STATUS(
             write_entry(kind, cache, BYTES("k"), (const uint8_t *)"v", SIZE_MAX, &version),
-            SLABCACHE_VALUE_TOO_LARGE);
+            SLABCACHE_INVALID_ARGUMENT);
+        CHECK_STATUS(write_entry(kind, cache, BYTES("k"), (const uint8_t *)"v",
+                                 (size_t)PTRDIFF_MAX, &version),
+                     SLABCACHE_VALUE_TOO_LARGE);
         CHECK_STATUS(write_entry(kind, cache, BYTES("k"), BYTES("v"), misaligned),
                      SLABCACHE_INVALID_ARGUMENT);
         CHECK(version == UNTOUCHED_VERSION);
@@ -648,7 +658,10 @@ static void test_reads_and_deletes_refuse_hostile_inputs(void) {
                  SLABCACHE_KEY_TOO_LARGE);
     CHECK_STATUS(
         slabcache_get(cache, (const uint8_t *)"k", SIZE_MAX, buf, sizeof buf, &len, &version),
-        SLABCACHE_KEY_TOO_LARGE);
+        SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_get(cache, (const uint8_t *)"k", (size_t)PTRDIFF_MAX, buf,
+                               sizeof buf, &len, &version),
+                 SLABCACHE_KEY_TOO_LARGE);
     CHECK_STATUS(slabcache_get(cache, BYTES("k"), NULL, 8, &len, &version),
                  SLABCACHE_INVALID_ARGUMENT);
     CHECK_STATUS(
@@ -666,13 +679,18 @@ static void test_reads_and_deletes_refuse_hostile_inputs(void) {
     CHECK_STATUS(slabcache_delete(cache, NULL, 1), SLABCACHE_INVALID_ARGUMENT);
     CHECK_STATUS(slabcache_delete(cache, (const uint8_t *)"k", 0), SLABCACHE_INVALID_ARGUMENT);
     CHECK_STATUS(slabcache_delete(cache, (const uint8_t *)"k", SIZE_MAX),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_delete(cache, (const uint8_t *)"k", (size_t)PTRDIFF_MAX),
                  SLABCACHE_KEY_TOO_LARGE);
     CHECK_STATUS(slabcache_delete_if_version(NULL, BYTES("k"), 1), SLABCACHE_INVALID_ARGUMENT);
     CHECK_STATUS(slabcache_delete_if_version(cache, NULL, 1, 1), SLABCACHE_INVALID_ARGUMENT);
     CHECK_STATUS(slabcache_delete_if_version(cache, (const uint8_t *)"k", 0, 1),
                  SLABCACHE_INVALID_ARGUMENT);
     CHECK_STATUS(slabcache_delete_if_version(cache, (const uint8_t *)"k", SIZE_MAX, 1),
-                 SLABCACHE_KEY_TOO_LARGE);
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(
+        slabcache_delete_if_version(cache, (const uint8_t *)"k", (size_t)PTRDIFF_MAX, 1),
+        SLABCACHE_KEY_TOO_LARGE);
 
     CHECK(holds(cache, BYTES("k"), BYTES("value")));
     slabcache_free(cache);
