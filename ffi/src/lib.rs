@@ -248,8 +248,7 @@ pub unsafe extern "C" fn slabcache_get(
         // SAFETY: `cache` is NULL or a live cache (this function's contract).
         let cache = unsafe { handle(cache) }?;
         check_key(key, key_len)?;
-        check_length(buf_len)?;
-        if buf.is_null() && buf_len > 0 {
+        if (buf.is_null() && buf_len > 0) || buf_len > isize::MAX as usize {
             return Err(SLABCACHE_INVALID_ARGUMENT);
         }
         check_out(out_len)?;
@@ -742,23 +741,25 @@ unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Handle, c_int> {
     unsafe { cache.as_ref() }.ok_or(SLABCACHE_INVALID_ARGUMENT)
 }
 
-/// A length no object can have (above `PTRDIFF_MAX`): a caller's bug, such as a negative
-/// number converted to `size_t`, rather than a key or value too long for the cache.
-fn check_length(len: usize) -> Result<(), c_int> {
+/// The status for a key or value longer than the cache takes: `too_large`, unless no object
+/// can have that length (above `PTRDIFF_MAX`), a caller's bug such as a negative number
+/// converted to `size_t`, which is `SLABCACHE_INVALID_ARGUMENT`. Asked only once a length is
+/// known to be too long, so that it costs the hot path nothing.
+fn too_long(len: usize, too_large: c_int) -> c_int {
     if len > isize::MAX as usize {
-        return Err(SLABCACHE_INVALID_ARGUMENT);
+        SLABCACHE_INVALID_ARGUMENT
+    } else {
+        too_large
     }
-    Ok(())
 }
 
 /// A key must be non-NULL, 1 to `SLABCACHE_MAX_KEY_LEN` bytes long.
 fn check_key(key: *const u8, key_len: usize) -> Result<(), c_int> {
-    check_length(key_len)?;
     if key.is_null() || key_len == 0 {
         return Err(SLABCACHE_INVALID_ARGUMENT);
     }
     if key_len > SLABCACHE_MAX_KEY_LEN {
-        return Err(SLABCACHE_KEY_TOO_LARGE);
+        return Err(too_long(key_len, SLABCACHE_KEY_TOO_LARGE));
     }
     Ok(())
 }
@@ -782,7 +783,6 @@ unsafe fn key_arg<'a>(key: *const u8, key_len: usize) -> Result<&'a [u8], c_int>
 ///
 /// `val` is NULL or points at `val_len` readable bytes that nothing writes during `'a`.
 unsafe fn value_arg<'a>(cache: &Handle, val: *const u8, val_len: usize) -> Result<&'a [u8], c_int> {
-    check_length(val_len)?;
     if val_len == 0 {
         return Ok(&[]);
     }
@@ -790,7 +790,7 @@ unsafe fn value_arg<'a>(cache: &Handle, val: *const u8, val_len: usize) -> Resul
         return Err(SLABCACHE_INVALID_ARGUMENT);
     }
     if val_len > cache.max_value_bytes {
-        return Err(SLABCACHE_VALUE_TOO_LARGE);
+        return Err(too_long(val_len, SLABCACHE_VALUE_TOO_LARGE));
     }
     // SAFETY: non-NULL, at most max_value_bytes (64 MiB at most) long, readable and unchanging
     // by the caller's contract.
