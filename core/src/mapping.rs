@@ -81,10 +81,10 @@ impl<T: Zeroable> ZeroedMap<T> {
             "range {range:?} out of a table of {}",
             self.len
         );
-        // SAFETY: `range` lies within the mapping's `len` `T`s (checked above), which live as
-        // long as `self`, are aligned (checked in `new`) and valid (zero-filled at first, a
-        // valid `T` by `Zeroable`), and are only ever reached through shared references to
-        // `T`, whose interior mutability is atomic.
+        // The mapping's `len` `T`s live as long as `self`, are aligned (checked in `new`) and
+        // valid (zero-filled at first, a valid `T` by `Zeroable`), and are only ever reached
+        // through shared references to `T`, whose interior mutability is atomic.
+        // SAFETY: `range` lies within those `len` `T`s (checked above).
         unsafe { std::slice::from_raw_parts(self.ptr.add(range.start), range.len()) }
     }
 
