@@ -378,6 +378,17 @@ impl Cache {
         self.len() == 0
     }
 
+    /// The TTL of the writes that name none (`insert`, `insert_if_absent`, `replace`,
+    /// `compare_and_swap`); `None`: those never expire.
+    pub fn default_ttl(&self) -> Option<Duration> {
+        self.ttl.default_ttl
+    }
+
+    /// The longest value the cache accepts, in bytes.
+    pub fn max_value_bytes(&self) -> usize {
+        self.max_value_bytes
+    }
+
     pub fn stats(&self) -> Stats {
         let c = |counter| self.counters.sum(counter);
         Stats {

@@ -1410,6 +1410,24 @@ fn assert_invalid(result: Result<Cache, Error>, what: &str) {
 }
 
 #[test]
+fn a_cache_reports_its_default_ttl_and_value_limit() {
+    let clock = Arc::new(ManualClock::new());
+    let plain = small_builder(&clock).build().unwrap();
+    assert_eq!(plain.default_ttl(), None);
+    assert_eq!(plain.max_value_bytes(), SMALL_MAX_VALUE);
+    let ttl = Duration::from_secs(90);
+    let set = small_builder(&clock)
+        .default_ttl(ttl)
+        .max_value_bytes(SMALL_MAX_VALUE / 2)
+        .build()
+        .unwrap();
+    assert_eq!(set.default_ttl(), Some(ttl));
+    assert_eq!(set.max_value_bytes(), SMALL_MAX_VALUE / 2);
+    let defaults = Cache::builder().max_bytes(4 << 20).build().unwrap();
+    assert_eq!(defaults.max_value_bytes(), DEFAULT_MAX_VALUE_BYTES);
+}
+
+#[test]
 fn invalid_configurations_are_refused() {
     const MIB: u64 = 1 << 20;
     assert_invalid(Cache::builder().build(), "missing max_bytes");

@@ -58,20 +58,12 @@ const _: () = assert!(SLABCACHE_MAX_KEY_LEN == slabcache::MAX_KEY_LEN);
 const _: () =
     assert!(SLABCACHE_DEFAULT_MAX_VALUE_BYTES as usize == slabcache::DEFAULT_MAX_VALUE_BYTES);
 
-/// A cache: what a `slabcache_t *` points at, from `slabcache_new` to `slabcache_free`.
+/// A cache: what a `slabcache_t *` points at (a boxed engine `Cache`), from `slabcache_new`
+/// to `slabcache_free`.
 ///
 /// The header declares `slabcache_t` itself (see `cbindgen.toml`), as an opaque struct
 /// whose tag differs between C and C++.
-pub struct Handle {
-    cache: Cache,
-    /// The TTL that `ttl_ms` 0 stands for (`None`: never expires).
-    default_ttl: Option<Duration>,
-    /// The longest value the cache accepts, checked before a value's bytes are looked at.
-    max_value_bytes: usize,
-}
-
-/// The C name of [`Handle`].
-pub type slabcache_t = Handle;
+pub type slabcache_t = Cache;
 
 /// The settings of a new cache. Fill it with `slabcache_options_init`, then set what you need.
 ///
@@ -260,10 +252,7 @@ pub unsafe extern "C" fn slabcache_get(
             // SAFETY: `check_key` saw `key` non-NULL and `key_len` at most
             // SLABCACHE_MAX_KEY_LEN; the caller promises that many readable, unchanging bytes.
             let key = unsafe { slice::from_raw_parts(key, key_len) };
-            let version = cache
-                .cache
-                .get_into(key, value)
-                .ok_or(SLABCACHE_NOT_FOUND)?;
+            let version = cache.get_into(key, value).ok_or(SLABCACHE_NOT_FOUND)?;
             if value.len() > buf_len {
                 // SAFETY: `check_out` saw `out_len` non-NULL and aligned; the caller promises
                 // it writable.
@@ -454,7 +443,7 @@ pub unsafe extern "C" fn slabcache_delete(
         // SAFETY: `key` is NULL or `key_len` readable, unchanging bytes (this function's
         // contract).
         let key = unsafe { key_arg(key, key_len) }?;
-        if cache.cache.remove(key) {
+        if cache.remove(key) {
             Ok(())
         } else {
             Err(SLABCACHE_NOT_FOUND)
@@ -484,7 +473,6 @@ pub unsafe extern "C" fn slabcache_delete_if_version(
         let key = unsafe { key_arg(key, key_len) }?;
         let expected = Version::new(version).ok_or(SLABCACHE_INVALID_ARGUMENT)?;
         cache
-            .cache
             .remove_if_version(key, expected)
             .map_err(|e| status_of(&e))
     })
@@ -501,7 +489,7 @@ pub unsafe extern "C" fn slabcache_clear(cache: *const slabcache_t) {
     catch((), || {
         // SAFETY: `cache` is NULL or a live cache (this function's contract).
         if let Ok(cache) = unsafe { handle(cache) } {
-            cache.cache.clear();
+            cache.clear();
         }
     })
 }
@@ -529,7 +517,7 @@ pub unsafe extern "C" fn slabcache_stats(
         // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
         // the struct when that size is this library's (this function's contract).
         unsafe { check_size(out) }?;
-        let stats = cache.cache.stats();
+        let stats = cache.stats();
         // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
         unsafe {
             out.write(slabcache_stats {
@@ -642,15 +630,11 @@ fn status_of(error: &Error) -> c_int {
 }
 
 /// Builds the cache that `opts` describes.
-fn build(opts: &slabcache_options_t) -> Result<Handle, c_int> {
+fn build(opts: &slabcache_options_t) -> Result<Cache, c_int> {
     let max_value_bytes = match opts.max_value_bytes {
         0 => SLABCACHE_DEFAULT_MAX_VALUE_BYTES,
         bytes => bytes,
     } as usize;
-    let default_ttl = match opts.default_ttl_ms {
-        0 | SLABCACHE_TTL_NONE => None,
-        ms => Some(Duration::from_millis(ms)),
-    };
     // The builder refuses a NaN or out-of-range jitter, a zero or too small `max_bytes` and a
     // `max_value_bytes` above its limit.
     let mut builder = Cache::builder()
@@ -660,15 +644,10 @@ fn build(opts: &slabcache_options_t) -> Result<Handle, c_int> {
     if opts.max_entries > 0 {
         builder = builder.max_entries(opts.max_entries);
     }
-    if let Some(ttl) = default_ttl {
-        builder = builder.default_ttl(ttl);
+    if !matches!(opts.default_ttl_ms, 0 | SLABCACHE_TTL_NONE) {
+        builder = builder.default_ttl(Duration::from_millis(opts.default_ttl_ms));
     }
-    let cache = builder.build().map_err(|e| status_of(&e))?;
-    Ok(Handle {
-        cache,
-        default_ttl,
-        max_value_bytes,
-    })
+    builder.build().map_err(|e| status_of(&e))
 }
 
 /// The four writes, which differ only in their condition.
@@ -707,16 +686,15 @@ unsafe fn write_entry(
         let value = unsafe { value_arg(cache, val, val_len) }?;
         check_optional_out(out_version)?;
         let ttl = match ttl_ms {
-            0 => cache.default_ttl,
+            0 => cache.default_ttl(),
             SLABCACHE_TTL_NONE => None,
             ms => Some(Duration::from_millis(ms)),
         };
-        let engine = &cache.cache;
         let written = match write {
-            Write::Set => engine.insert_with_ttl(key, value, ttl),
-            Write::Add => engine.insert_if_absent_with_ttl(key, value, ttl),
-            Write::Replace => engine.replace_with_ttl(key, value, ttl),
-            Write::Cas(expected) => engine.compare_and_swap_with_ttl(key, expected, value, ttl),
+            Write::Set => cache.insert_with_ttl(key, value, ttl),
+            Write::Add => cache.insert_if_absent_with_ttl(key, value, ttl),
+            Write::Replace => cache.replace_with_ttl(key, value, ttl),
+            Write::Cas(expected) => cache.compare_and_swap_with_ttl(key, expected, value, ttl),
         };
         let (version, result) = match written {
             Ok(version) => (version, Ok(())),
@@ -735,7 +713,7 @@ unsafe fn write_entry(
 /// # Safety
 ///
 /// `cache` is NULL or a live cache from `slabcache_new`, which stays live for `'a`.
-unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Handle, c_int> {
+unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Cache, c_int> {
     // SAFETY: a non-NULL `cache` is a live `Box` from `slabcache_new` (caller's contract),
     // which only `slabcache_free` ends, never during another call.
     unsafe { cache.as_ref() }.ok_or(SLABCACHE_INVALID_ARGUMENT)
@@ -782,14 +760,14 @@ unsafe fn key_arg<'a>(key: *const u8, key_len: usize) -> Result<&'a [u8], c_int>
 /// # Safety
 ///
 /// `val` is NULL or points at `val_len` readable bytes that nothing writes during `'a`.
-unsafe fn value_arg<'a>(cache: &Handle, val: *const u8, val_len: usize) -> Result<&'a [u8], c_int> {
+unsafe fn value_arg<'a>(cache: &Cache, val: *const u8, val_len: usize) -> Result<&'a [u8], c_int> {
     if val_len == 0 {
         return Ok(&[]);
     }
     if val.is_null() {
         return Err(SLABCACHE_INVALID_ARGUMENT);
     }
-    if val_len > cache.max_value_bytes {
+    if val_len > cache.max_value_bytes() {
         return Err(too_long(val_len, SLABCACHE_VALUE_TOO_LARGE));
     }
     // SAFETY: non-NULL, at most max_value_bytes (64 MiB at most) long, readable and unchanging
