@@ -30,6 +30,9 @@ const MIN_READS: u64 = if cfg!(miri) { 20 } else { 1000 };
 const ITER_EVERY: u64 = if cfg!(miri) { 15 } else { 500 };
 /// Writes of each writer under Miri, in the tests whose native counts are in the thousands.
 const MIRI_WRITES: usize = 40;
+/// Under Miri, the shortest and longest values written into the caches whose size classes
+/// compete for four pages: 7 size classes, each cut in at most 712 chunks a page.
+const MIRI_CONTESTED_VALUES: (usize, usize) = (128, 512);
 
 /// Counts live writers; dropping a ticket (also while unwinding from a panic) signs one off,
 /// so readers never spin forever behind a failed writer.
@@ -193,10 +196,8 @@ fn readers_never_see_torn_values_body() {
         .unwrap();
     let key = |i: u64| format!("torn:{i}").into_bytes();
     let writes = miri_or(MIRI_WRITES, scaled(2_000, 20_000));
-    // Under Miri, values of 128 to 512 bytes: 7 size classes compete for the pages, each cut
-    // in at most 712 chunks.
     let (shortest, longest) = if cfg!(miri) {
-        (128, 512)
+        MIRI_CONTESTED_VALUES
     } else {
         (SEAL, SMALL_MAX_VALUE)
     };
@@ -636,10 +637,8 @@ fn accounting_is_exact_after_concurrent_churn_body() {
     let key = |i: u64| format!("acct:{i}").into_bytes();
     let ops = miri_or(MIRI_WRITES * 3 / 4, scaled(3_000, 30_000));
     let clear_every = miri_or(MIRI_WRITES / 2, 1500);
-    // Under Miri, values of 128 to 512 bytes: 7 size classes compete for the pages, each cut
-    // in at most 712 chunks.
     let (shortest, longest) = if cfg!(miri) {
-        (128, 512)
+        MIRI_CONTESTED_VALUES
     } else {
         (1, 16 << 10)
     };

@@ -18,9 +18,9 @@ use slabcache::{Cache, CacheBuilder, ManualClock};
 pub const SMALL_MAX_BYTES: u64 = if cfg!(miri) { 8 } else { 32 } * SMALL_PAGE;
 /// `max_value_bytes` of the small test cache: 64 KiB, or 1 KiB under Miri.
 pub const SMALL_MAX_VALUE: usize = if cfg!(miri) { 1 << 10 } else { 64 << 10 };
-/// Page size that follows from [`SMALL_MAX_VALUE`]: the smallest power of two that holds a
-/// 40-byte chunk header, the longest key padded to 65,536 bytes and the longest value (256 KiB;
-/// 128 KiB under Miri).
+/// Page size that follows from [`SMALL_MAX_VALUE`]: 256 KiB (128 KiB under Miri), the smallest
+/// power of two that holds a 40-byte chunk header, the longest key padded to 65,536 bytes and
+/// the longest value.
 pub const SMALL_PAGE: u64 = (40 + 65_536 + SMALL_MAX_VALUE).next_power_of_two() as u64;
 
 /// `debug` iterations in debug builds, `release` iterations in optimised builds.
@@ -71,7 +71,8 @@ pub fn within(limit: Duration, body: impl FnOnce() + Send + 'static) {
 /// there may take a few minutes of it: ten is far above what the Miri run's budget allows.
 pub const HANG_LIMIT: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 120 });
 
-/// A builder for the small cache (8 MiB, 64 KiB values) on a manual clock.
+/// A builder for the small cache ([`SMALL_MAX_BYTES`], values up to [`SMALL_MAX_VALUE`]) on a
+/// manual clock.
 pub fn small_builder(clock: &Arc<ManualClock>) -> CacheBuilder {
     Cache::builder()
         .max_bytes(SMALL_MAX_BYTES)
