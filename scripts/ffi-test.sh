@@ -207,17 +207,16 @@ run_api_under_valgrind() {
 # Builds the example against a staged or installed tree ($1), shared ($2 = shared: found
 # through the rpath) or static, and runs it.
 run_example() {
-    local tree="$1" linkage="$2" output="$work/example-$2"
-    # shellcheck disable=SC2046 # pkg-config's flags are separate words
+    local tree="$1" linkage="$2" output="$work/example-$2" link
     if [ "$linkage" = shared ]; then
-        "$CC" -std=c11 -Wall -Wextra -Werror -pedantic -O2 examples/c/example.c \
-            $(pc "$tree" --cflags --libs) "-Wl,-rpath,$(pc "$tree" --variable=libdir)" \
-            -o "$output"
+        link="$(pc "$tree" --libs) -Wl,-rpath,$(pc "$tree" --variable=libdir)"
     else
-        "$CC" -std=c11 -Wall -Wextra -Werror -pedantic -O2 examples/c/example.c \
-            $(pc "$tree" --cflags) "$(pc "$tree" --variable=libdir)/libslabcache.a" \
-            $(pc "$tree" --variable=native_static_libs) -o "$output"
-    fi && "$output"
+        link="$(pc "$tree" --variable=libdir)/libslabcache.a"
+        link+=" $(pc "$tree" --variable=native_static_libs)"
+    fi
+    # shellcheck disable=SC2046,SC2086 # pkg-config's flags and $link are separate words
+    "$CC" -std=c11 -Wall -Wextra -Werror -pedantic -O2 examples/c/example.c \
+        $(pc "$tree" --cflags) $link -o "$output" && "$output"
 }
 
 install_and_run_example() {
