@@ -226,8 +226,7 @@ public:
     std::uint64_t set(std::string_view key, std::string_view value,
                       Ttl ttl = Ttl::cache_default()) const {
         std::uint64_t version = 0;
-        check(slabcache_set(cache_, detail::bytes(key), key.size(), detail::bytes(value),
-                            value.size(), ttl.milliseconds(), &version));
+        check(write(slabcache_set, key, value, ttl, version));
         return version;
     }
 
@@ -235,9 +234,7 @@ public:
     std::optional<std::uint64_t> add(std::string_view key, std::string_view value,
                                      Ttl ttl = Ttl::cache_default()) const {
         std::uint64_t version = 0;
-        const int status = slabcache_add(cache_, detail::bytes(key), key.size(),
-                                         detail::bytes(value), value.size(),
-                                         ttl.milliseconds(), &version);
+        const int status = write(slabcache_add, key, value, ttl, version);
         if (status == SLABCACHE_EXISTS) {
             return std::nullopt;
         }
@@ -249,9 +246,7 @@ public:
     std::optional<std::uint64_t> replace(std::string_view key, std::string_view value,
                                          Ttl ttl = Ttl::cache_default()) const {
         std::uint64_t version = 0;
-        const int status = slabcache_replace(cache_, detail::bytes(key), key.size(),
-                                             detail::bytes(value), value.size(),
-                                             ttl.milliseconds(), &version);
+        const int status = write(slabcache_replace, key, value, ttl, version);
         if (status == SLABCACHE_NOT_FOUND) {
             return std::nullopt;
         }
@@ -319,6 +314,18 @@ public:
     const slabcache_t *handle() const noexcept { return cache_; }
 
 private:
+    /** slabcache_set, slabcache_add and slabcache_replace share this signature. */
+    using WriteFunction = int (*)(const slabcache_t *, const std::uint8_t *, std::size_t,
+                                  const std::uint8_t *, std::size_t, std::uint64_t,
+                                  std::uint64_t *);
+
+    /** Calls one of the C writes; returns its status, the new version in `version`. */
+    int write(WriteFunction function, std::string_view key, std::string_view value, Ttl ttl,
+              std::uint64_t &version) const {
+        return function(cache_, detail::bytes(key), key.size(), detail::bytes(value),
+                        value.size(), ttl.milliseconds(), &version);
+    }
+
     static void check(int status) {
         if (status != SLABCACHE_OK) {
             throw Error(status);
