@@ -406,6 +406,11 @@ impl Slab {
         unpub: &dyn Unpublish,
         now: &Now<'_>,
     ) -> bool {
+        // A class can lose its last page to a move between `evict_any` listing it and locking
+        // it. With no page it holds no entry, and the reaper has nothing to sample.
+        if state.pages.is_empty() {
+            return false;
+        }
         state.evictions_since_reap += 1;
         if state.evictions_since_reap >= EVICTIONS_PER_REAP {
             state.evictions_since_reap = 0;
@@ -700,5 +705,34 @@ mod tests {
             );
         }
         assert_eq!(slab.class_for((1 << 17) + 1), None);
+    }
+
+    /// Frees whatever it is asked to: no chunk here is ever published.
+    struct NoIndex;
+
+    impl Unpublish for NoIndex {
+        fn unpublish(&self, _: u32, _: Chunk<'_>, _: &Now<'_>, _: bool) -> bool {
+            true
+        }
+    }
+
+    /// `evict_any` lists the classes with queued entries, then locks them one by one; a class
+    /// can lose its last page to a move in between. Asking it for room then must find none,
+    /// however often (the reaper, which samples the class's pages, runs every
+    /// `EVICTIONS_PER_REAP` calls; it indexed an empty page list, and the panic left a chunk
+    /// of the panicking writer's marked as being written forever, wedging the cache).
+    #[test]
+    fn a_class_without_pages_has_no_room_to_make() {
+        let slab = Slab::new(17, 2, chunk::bytes_needed(16, 64), u64::MAX).unwrap();
+        let clock = crate::ttl::SystemClock::new();
+        let now = Now::new(&clock);
+        let mut state = sync::lock(&slab.states[0]);
+        assert!(state.pages.is_empty());
+        for call in 0..2 * EVICTIONS_PER_REAP {
+            assert!(
+                !slab.make_room(&mut state, 0, &NoIndex, &now),
+                "call {call} made room in a class with no page"
+            );
+        }
     }
 }

@@ -16,9 +16,13 @@
 //! Four threads run random `get`, `get_into`, `get_versioned`, `insert`, `insert_if_absent`,
 //! `replace`, `compare_and_swap`, `remove` and `remove_if_version` on 64 data keys, CAS
 //! increments on 8 counter keys beside them, and now and then `iter` and `clear`, in a cache far
-//! too small for them (16 pages of 128 KiB, at most 48 entries), so that eviction, both for
-//! room in a size class and for the entry limit, and pages moving between classes go on
-//! throughout. Each data key writes values near a length of its own most of the time, so most
+//! too small for them, so that eviction, both for room in a size class and for the entry
+//! limit, and pages moving between classes go on throughout. The run gives half its time to
+//! each of two shapes of that cache: crowded (16 pages of 128 KiB, at most 48 entries) and
+//! starved (5 pages, at most 8 entries), where nearly every write takes a page from another
+//! class or evicts for the entry limit, so that the races between them, rare in the crowded
+//! shape, happen every second (a class losing its last page while another thread was about
+//! to evict from it was found this way). Each data key writes values near a length of its own most of the time, so most
 //! of its updates stay in their size class and rewrite the entry in place, and any length
 //! otherwise, so the rest move it to a chunk of another class; counters change length with
 //! their count. Two more counters live in a second cache with room to spare, which never evicts
@@ -59,6 +63,7 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -78,11 +83,29 @@ const KEYS: usize = FIRST_PINNED + PINNED_COUNTERS;
 /// With values of at most 16 KiB, pages are 128 KiB (a 65,535-byte key must fit too).
 const MAX_VALUE_BYTES: usize = 16 << 10;
 const PAGE_BYTES: u64 = 128 << 10;
-/// Fewer pages than the size classes the values fall into, so classes take pages from each
-/// other all the time.
-const PAGES: u64 = 16;
-/// Fewer than the keys, so the entry limit evicts too.
-const MAX_ENTRIES: u64 = 48;
+
+/// The main cache's size. Both shapes have fewer pages than the size classes the values fall
+/// into, so classes take pages from each other all the time, and fewer entries than keys, so
+/// the entry limit evicts too.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    name: &'static str,
+    pages: u64,
+    max_entries: u64,
+}
+
+const SHAPES: [Shape; 2] = [
+    Shape {
+        name: "crowded",
+        pages: 16,
+        max_entries: 48,
+    },
+    Shape {
+        name: "starved",
+        pages: 5,
+        max_entries: 8,
+    },
+];
 /// The pinned counters' cache: a page for every size class their values fall into, and more.
 const PINNED_PAGES: u64 = 8;
 
@@ -114,7 +137,43 @@ fn randomized_history_is_consistent() {
     let run = Duration::from_secs(secs);
     // A cache that hangs fails the test instead of stalling the run; checking the last round
     // takes a fraction of the hang limit.
-    within(run + HANG_LIMIT, move || stress_run(run, seed));
+    let outcome = std::panic::catch_unwind(|| {
+        within(run + HANG_LIMIT, move || {
+            let halves = [run / 2, run - run / 2];
+            for (shape, part) in SHAPES.into_iter().zip(halves) {
+                stress_run(shape, part, seed);
+            }
+        });
+    });
+    if let Err(failure) = outcome {
+        // A worker that panics inside the cache can leave it wedged (a write it never ended),
+        // and the others then hang in it: the panic is the cause to report, not the hang.
+        if let Some(first) = FIRST_WORKER_PANIC.get() {
+            panic!("{first} (seed {seed}); the test failed after it");
+        }
+        std::panic::resume_unwind(failure);
+    }
+}
+
+/// The first panic of a worker thread, as "worker N panicked: message".
+static FIRST_WORKER_PANIC: OnceLock<String> = OnceLock::new();
+
+/// Runs a worker's round, noting its panic (if any) in [`FIRST_WORKER_PANIC`] before passing
+/// it on.
+fn run_noting_panic(worker: &mut Worker, caches: &Caches, round_end: Instant) {
+    let id = worker.id;
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        worker.run_round(caches, round_end);
+    }));
+    if let Err(panic) = ran {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic without a message");
+        let _ = FIRST_WORKER_PANIC.set(format!("worker {id} panicked: {message}"));
+        std::panic::resume_unwind(panic);
+    }
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -133,8 +192,9 @@ fn clock_seed() -> u64 {
     mix64(since_epoch.as_nanos() as u64)
 }
 
-fn stress_run(run: Duration, seed: u64) {
-    let caches = Caches::new();
+fn stress_run(shape: Shape, run: Duration, seed: u64) {
+    println!("stress: {run:?} in the {} shape: {shape:?}", shape.name);
+    let caches = Caches::new(shape);
     let mut workers: Vec<Worker> = (0..THREADS).map(|id| Worker::new(id as u8, seed)).collect();
     let mut checker = Checker::new(seed);
     let end = Instant::now() + run;
@@ -143,7 +203,7 @@ fn stress_run(run: Duration, seed: u64) {
         thread::scope(|s| {
             for worker in &mut workers {
                 let caches = &caches;
-                s.spawn(move || worker.run_round(caches, round_end));
+                s.spawn(move || run_noting_panic(worker, caches, round_end));
             }
         });
         checker.check_round(&caches, &workers);
@@ -160,6 +220,7 @@ fn stress_run(run: Duration, seed: u64) {
 struct Caches {
     /// The data keys and the evictable counters, in far too little room.
     main: Cache,
+    shape: Shape,
     /// The pinned counters.
     pinned: Cache,
     keys: Vec<Vec<u8>>,
@@ -167,11 +228,11 @@ struct Caches {
 }
 
 impl Caches {
-    fn new() -> Caches {
+    fn new(shape: Shape) -> Caches {
         let main = Cache::builder()
-            .max_bytes(PAGES * PAGE_BYTES)
+            .max_bytes(shape.pages * PAGE_BYTES)
             .max_value_bytes(MAX_VALUE_BYTES)
-            .max_entries(MAX_ENTRIES)
+            .max_entries(shape.max_entries)
             .build()
             .expect("the main cache's settings are valid");
         let pinned = Cache::builder()
@@ -195,6 +256,7 @@ impl Caches {
         let numbers = keys.iter().cloned().zip(0..).collect();
         Caches {
             main,
+            shape,
             pinned,
             keys,
             numbers,
@@ -1197,7 +1259,7 @@ impl Checker {
             caches,
             0,
             &present[..FIRST_PINNED],
-            MAX_ENTRIES,
+            caches.shape.max_entries,
         );
         let pinned = &present[FIRST_PINNED..];
         let most = PINNED_COUNTERS as u64;
@@ -1341,8 +1403,10 @@ impl Checker {
         println!("stress: pinned counters' cache {pinned:?}");
         assert!(
             self.problems.is_empty(),
-            "{} problems (seed {}; the first {} below)\n{}\ntotals: {:?}\nmain cache: {main:?}",
+            "{} problems in the {} shape (seed {}; the first {} below)\n{}\ntotals: {:?}\n\
+             main cache: {main:?}",
             self.problem_count,
+            caches.shape.name,
             self.seed,
             self.problems.len(),
             self.problems.join("\n"),
@@ -1352,7 +1416,8 @@ impl Checker {
             main.evictions > 0
                 && main.hits > 0
                 && self.raised[FIRST_PINNED..].iter().all(|&n| n > 0),
-            "the run was meant to evict, hit and count (seed {}): {:?} {main:?}",
+            "the run in the {} shape was meant to evict, hit and count (seed {}): {:?} {main:?}",
+            caches.shape.name,
             self.seed,
             self.totals
         );
