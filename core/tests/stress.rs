@@ -14,19 +14,25 @@
 //!   operations, not its interleaving.
 //!
 //! Four threads run random `get`, `get_into`, `get_versioned`, `insert`, `insert_if_absent`,
-//! `replace`, `compare_and_swap`, `remove` and `remove_if_version` on 64 data keys, CAS
-//! increments on 8 counter keys beside them, and now and then `iter` and `clear`, in a cache far
-//! too small for them, so that eviction, both for room in a size class and for the entry
-//! limit, and pages moving between classes go on throughout. The run gives half its time to
-//! each of two shapes of that cache: crowded (16 pages of 128 KiB, at most 48 entries) and
-//! starved (5 pages, at most 8 entries), where nearly every write takes a page from another
-//! class or evicts for the entry limit, so that the races between them, rare in the crowded
-//! shape, happen every second (a class losing its last page while another thread was about
-//! to evict from it was found this way). Each data key writes values near a length of its own most of the time, so most
-//! of its updates stay in their size class and rewrite the entry in place, and any length
-//! otherwise, so the rest move it to a chunk of another class; counters change length with
-//! their count. Two more counters live in a second cache with room to spare, which never evicts
-//! them: their final counts must equal every increment of the run.
+//! `replace`, `compare_and_swap` (the writes through their `_with_ttl` forms), `remove` and
+//! `remove_if_version` on 64 data keys, CAS increments on 8 counter keys beside them, and now
+//! and then `iter` and `clear`, in a cache far too small for them, so that eviction, both for
+//! room in a size class and for the entry limit, and pages moving between classes go on
+//! throughout. The run gives a third of its time to each of three shapes of that cache:
+//! - crowded: 16 pages of 128 KiB, at most 48 entries;
+//! - starved: 5 pages, at most 8 entries, where nearly every write takes a page from another
+//!   class or evicts for the entry limit, so that the races between them, rare in the crowded
+//!   shape, happen every second (a class losing its last page while another thread was about
+//!   to evict from it was found this way);
+//! - expiring: crowded, on a manual clock that the threads move forward, with half the writes
+//!   to the main cache given a TTL of a few milliseconds of it, so that entries expire while
+//!   they are read, rewritten, reaped and chosen as victims.
+//!
+//! Each data key writes values near a length of its own most of the time, so most of its
+//! updates stay in their size class and rewrite the entry in place, and any length otherwise,
+//! so the rest move it to a chunk of another class; counters change length with their count.
+//! Two more counters live in a second cache with room to spare, which never evicts them: their
+//! final counts must equal every increment of the run.
 //!
 //! Every value names its key, its writer and the writer's sequence number, and carries a
 //! checksum; a read re-creates the value from those and compares every byte, so a torn or
@@ -57,17 +63,18 @@
 //!   rest must hold exactly as many increments as its epoch had. The two pinned counters must
 //!   each have had one epoch, so they hold every increment of the run;
 //! - (e) at rest, each key holds the last write that succeeded on it (or nothing); `iter`,
-//!   `len` and `stats` agree with that; the arena and entry limits hold.
+//!   `len` and `stats` agree with that (`len` and `stats` also count the expired entries not
+//!   reclaimed yet, which are resident); the arena and entry limits hold.
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use slabcache::{Cache, Error, Version};
+use slabcache::{Cache, Error, ManualClock, Version};
 
 use common::{hash64, mix64, within, Rng, HANG_LIMIT};
 
@@ -84,7 +91,7 @@ const KEYS: usize = FIRST_PINNED + PINNED_COUNTERS;
 const MAX_VALUE_BYTES: usize = 16 << 10;
 const PAGE_BYTES: u64 = 128 << 10;
 
-/// The main cache's size. Both shapes have fewer pages than the size classes the values fall
+/// The main cache's shape. Every shape has fewer pages than the size classes the values fall
 /// into, so classes take pages from each other all the time, and fewer entries than keys, so
 /// the entry limit evicts too.
 #[derive(Clone, Copy, Debug)]
@@ -92,20 +99,39 @@ struct Shape {
     name: &'static str,
     pages: u64,
     max_entries: u64,
+    /// Whether writes to the main cache may carry a TTL, on a clock the threads move.
+    expiring: bool,
 }
 
-const SHAPES: [Shape; 2] = [
+const SHAPES: [Shape; 3] = [
     Shape {
         name: "crowded",
         pages: 16,
         max_entries: 48,
+        expiring: false,
     },
     Shape {
         name: "starved",
         pages: 5,
         max_entries: 8,
+        expiring: false,
+    },
+    Shape {
+        name: "expiring",
+        pages: 16,
+        max_entries: 48,
+        expiring: true,
     },
 ];
+
+/// In the expiring shape, each thread moves the clock by a tick once per this many operations,
+/// so it moves once per 16 operations of the four threads together, and a data key is written
+/// about once per 160, ten ticks...
+const TICK_ONE_IN: u64 = 64;
+const TICK: Duration = Duration::from_millis(1);
+/// ... while half the writes get a TTL of 1 to this many ticks: most of those run out before
+/// the key's next write.
+const MAX_TTL_TICKS: u64 = 8;
 /// The pinned counters' cache: a page for every size class their values fall into, and more.
 const PINNED_PAGES: u64 = 8;
 
@@ -139,9 +165,9 @@ fn randomized_history_is_consistent() {
     // takes a fraction of the hang limit.
     let outcome = std::panic::catch_unwind(|| {
         within(run + HANG_LIMIT, move || {
-            let halves = [run / 2, run - run / 2];
-            for (shape, part) in SHAPES.into_iter().zip(halves) {
-                stress_run(shape, part, seed);
+            let share = run / SHAPES.len() as u32;
+            for shape in SHAPES {
+                stress_run(shape, share, seed);
             }
         });
     });
@@ -221,6 +247,8 @@ struct Caches {
     /// The data keys and the evictable counters, in far too little room.
     main: Cache,
     shape: Shape,
+    /// The main cache's clock, in the expiring shape.
+    clock: Option<Arc<ManualClock>>,
     /// The pinned counters.
     pinned: Cache,
     keys: Vec<Vec<u8>>,
@@ -229,12 +257,15 @@ struct Caches {
 
 impl Caches {
     fn new(shape: Shape) -> Caches {
-        let main = Cache::builder()
+        let clock = shape.expiring.then(|| Arc::new(ManualClock::new()));
+        let mut main = Cache::builder()
             .max_bytes(shape.pages * PAGE_BYTES)
             .max_value_bytes(MAX_VALUE_BYTES)
-            .max_entries(shape.max_entries)
-            .build()
-            .expect("the main cache's settings are valid");
+            .max_entries(shape.max_entries);
+        if let Some(clock) = &clock {
+            main = main.clock(clock.clone());
+        }
+        let main = main.build().expect("the main cache's settings are valid");
         let pinned = Cache::builder()
             .max_bytes(PINNED_PAGES * PAGE_BYTES)
             .max_value_bytes(MAX_VALUE_BYTES)
@@ -257,6 +288,7 @@ impl Caches {
         Caches {
             main,
             shape,
+            clock,
             pinned,
             keys,
             numbers,
@@ -537,6 +569,11 @@ impl Worker {
     }
 
     fn step(&mut self, caches: &Caches) {
+        if let Some(clock) = &caches.clock {
+            if self.rng.one_in(TICK_ONE_IN) {
+                clock.advance(TICK);
+            }
+        }
         if self.id == 0 && self.rng.one_in(CLEAR_ONE_IN) {
             caches.main.clear();
             self.events.push(Event::Clear);
@@ -709,12 +746,16 @@ impl Worker {
         };
         let value = encode(key, content);
         let (cache, k) = (caches.of(key), caches.key(key));
+        let expires = caches.clock.is_some() && key < FIRST_PINNED && self.rng.one_in(2);
+        let ttl = expires.then(|| TICK * (1 + self.rng.below(MAX_TTL_TICKS)) as u32);
         let result = match (op, expected) {
-            (WriteOp::Insert, _) => cache.insert(k, &value),
-            (WriteOp::InsertIfAbsent | WriteOp::NewCounter, _) => cache.insert_if_absent(k, &value),
-            (WriteOp::Replace, _) => cache.replace(k, &value),
+            (WriteOp::Insert, _) => cache.insert_with_ttl(k, &value, ttl),
+            (WriteOp::InsertIfAbsent | WriteOp::NewCounter, _) => {
+                cache.insert_if_absent_with_ttl(k, &value, ttl)
+            }
+            (WriteOp::Replace, _) => cache.replace_with_ttl(k, &value, ttl),
             (WriteOp::CompareAndSwap | WriteOp::Increment, Some(expected)) => {
-                cache.compare_and_swap(k, expected, &value)
+                cache.compare_and_swap_with_ttl(k, expected, &value, ttl)
             }
             (WriteOp::CompareAndSwap | WriteOp::Increment, None) => {
                 unreachable!("a compare-and-swap always has the version it read")
@@ -1260,10 +1301,11 @@ impl Checker {
             0,
             &present[..FIRST_PINNED],
             caches.shape.max_entries,
+            caches.shape.expiring,
         );
         let pinned = &present[FIRST_PINNED..];
         let most = PINNED_COUNTERS as u64;
-        self.check_iter_at_rest(&caches.pinned, caches, FIRST_PINNED, pinned, most);
+        self.check_iter_at_rest(&caches.pinned, caches, FIRST_PINNED, pinned, most, false);
         let mut behind = Vec::new();
         for (t, floors) in self.floors.iter_mut().enumerate() {
             for (key, floor) in floors.iter_mut().enumerate() {
@@ -1328,6 +1370,8 @@ impl Checker {
 
     /// Checks what `iter`, `len` and `stats` of `cache` say at rest against `present`: what
     /// get_versioned found of each key, for the keys the cache holds, numbered from `first`.
+    /// With `expiring`, expired entries not reclaimed yet count in `len` and `stats` (they are
+    /// resident) but not in `present` or `iter`.
     fn check_iter_at_rest(
         &mut self,
         cache: &Cache,
@@ -1335,6 +1379,7 @@ impl Checker {
         first: usize,
         present: &[Option<(Stamp, Known)>],
         max_entries: u64,
+        expiring: bool,
     ) {
         let mut yielded = HashSet::new();
         for (k, value, version) in cache.iter() {
@@ -1363,19 +1408,21 @@ impl Checker {
             }
         }
         let held = present.iter().flatten().count() as u64;
-        let stats = cache.stats();
-        if (yielded.len() as u64, cache.len() as u64, stats.entries) != (held, held, held) {
+        let (resident, stats) = (cache.len() as u64, cache.stats());
+        let agree = yielded.len() as u64 == held
+            && resident == stats.entries
+            && (resident == held || expiring && resident > held);
+        if !agree {
             self.problem(format!(
-                "(e) at rest, {held} keys are present, but iter yielded {}, len is {} and stats \
-                 count {} entries: {stats:?}",
+                "(e) at rest, {held} keys are present, but iter yielded {}, len is {resident} \
+                 and stats count {} entries: {stats:?}",
                 yielded.len(),
-                cache.len(),
                 stats.entries
             ));
         }
-        if held > max_entries || stats.arena_bytes_used > stats.max_bytes {
+        if resident > max_entries || stats.arena_bytes_used > stats.max_bytes {
             self.problem(format!(
-                "(e) at rest, over a limit: {held} entries (at most {max_entries}), {stats:?}"
+                "(e) at rest, over a limit: {resident} entries (at most {max_entries}), {stats:?}"
             ));
         }
     }
@@ -1415,6 +1462,7 @@ impl Checker {
         assert!(
             main.evictions > 0
                 && main.hits > 0
+                && (main.expirations > 0 || !caches.shape.expiring)
                 && self.raised[FIRST_PINNED..].iter().all(|&n| n > 0),
             "the run in the {} shape was meant to evict, hit and count (seed {}): {:?} {main:?}",
             caches.shape.name,
