@@ -796,11 +796,22 @@ impl Unpublish for Cache {
         let Some(head) = chunk.head() else {
             return true;
         };
-        let mut key = KEY_SCRATCH.take();
-        key.clear();
-        chunk.copy_key(&head, &mut key);
-        let hash = self.index.hash(&key);
-        KEY_SCRATCH.set(key);
+        let hash_key = |key: &mut Vec<u8>| {
+            key.clear();
+            chunk.copy_key(&head, key);
+            self.index.hash(key)
+        };
+        // A thread whose thread-locals are already destroyed (the cache used from another
+        // thread-local's destructor) hashes from a fresh buffer: a panic here, under the class
+        // lock of a writer that holds a chunk being written, would wedge that class.
+        let hash = KEY_SCRATCH
+            .try_with(|scratch| {
+                let mut key = scratch.take();
+                let hash = hash_key(&mut key);
+                scratch.set(key);
+                hash
+            })
+            .unwrap_or_else(|_| hash_key(&mut Vec::new()));
         let locked = self.index.lock(hash);
         let Some((slot, _)) = locked.matching().find(|&(_, word)| chunk_of(word) == id) else {
             return true;

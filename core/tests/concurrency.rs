@@ -779,3 +779,74 @@ fn reads_never_return_entries_past_their_deadline_body() {
     }
     assert!(hits > 0, "readers never hit a live entry");
 }
+
+thread_local! {
+    /// A thread-local that writes to a cache when the thread ends: see
+    /// `writes_work_from_a_thread_local_destructor`.
+    static WRITES_ON_EXIT: std::cell::RefCell<Option<WritesOnDrop>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// On drop, writes `keys` new keys into a cache at its entry limit, so each write evicts,
+/// and reads each back.
+struct WritesOnDrop {
+    cache: Arc<slabcache::Cache>,
+    keys: usize,
+}
+
+impl Drop for WritesOnDrop {
+    fn drop(&mut self) {
+        for i in 0..self.keys {
+            let (key, value) = on_exit_entry(i);
+            self.cache
+                .insert(&key, &value)
+                .expect("a write from a thread-local's destructor succeeds");
+            assert_eq!(self.cache.get(&key), Some(value));
+        }
+    }
+}
+
+fn on_exit_entry(i: usize) -> (Vec<u8>, Vec<u8>) {
+    let key = format!("on-exit:{i}").into_bytes();
+    let value = pattern_value(&key, 64);
+    (key, value)
+}
+
+/// A program may use the cache from a thread-local's destructor (a C program's thread-exit
+/// handler, a Rust thread-local that flushes on drop), which can run after the engine's own
+/// thread-locals are gone. Writes that evict still work there, and leave the cache usable.
+#[test]
+fn writes_work_from_a_thread_local_destructor() {
+    const ENTRIES: u64 = 4;
+    const KEYS: usize = 12;
+    let clock = Arc::new(ManualClock::new());
+    let cache = Arc::new(small_builder(&clock).max_entries(ENTRIES).build().unwrap());
+    let shared = Arc::clone(&cache);
+    thread::spawn(move || {
+        // Set first, so destroyed last: thread-locals are destroyed in the reverse order of
+        // their first use, and the writes below are the engine's first use of its own.
+        WRITES_ON_EXIT.with(|slot| {
+            *slot.borrow_mut() = Some(WritesOnDrop {
+                cache: Arc::clone(&shared),
+                keys: KEYS,
+            });
+        });
+        for i in 0..KEYS {
+            let key = format!("in-thread:{i}");
+            shared
+                .insert(key.as_bytes(), &pattern_value(key.as_bytes(), 64))
+                .unwrap();
+        }
+    })
+    .join()
+    .expect("the thread and its thread-locals' destructors ran to the end");
+    let (last, value) = on_exit_entry(KEYS - 1);
+    assert_eq!(cache.get(&last), Some(value));
+    assert_eq!(cache.len() as u64, ENTRIES);
+    assert!(cache.stats().evictions >= 2 * KEYS as u64 - ENTRIES);
+    cache.insert(b"after", b"the cache still works").unwrap();
+    assert_eq!(
+        cache.get(b"after").as_deref(),
+        Some(&b"the cache still works"[..])
+    );
+}
