@@ -11,6 +11,8 @@
  *   between size classes); a blob, rewritten by every thread with lengths up to 1 KiB, repeats
  *   one byte. A read that mixed two writes would show two counts, two bytes or a length that
  *   does not match its content.
+ * - Thread exit: a pthread key's destructor writes to a full cache (each write evicts), after
+ *   the thread's Rust thread-locals are gone.
  *
  * Built as C11 with -Wall -Wextra -Werror and run under AddressSanitizer +
  * UndefinedBehaviorSanitizer by scripts/ffi-test.sh.
@@ -226,7 +228,84 @@ static void test_cas_increments_are_exact_and_no_read_is_torn(void) {
     slabcache_free(cache);
 }
 
+/* A thread-exit handler (a pthread key's destructor) that writes to the cache. glibc runs
+ * those after the thread's Rust thread-locals are destroyed. */
+#define EXIT_ENTRIES 4
+#define EXIT_KEYS 12
+
+static pthread_key_t exit_key;
+static unsigned exit_writes_ok;
+
+static size_t exit_entry(const char *prefix, unsigned i, char key[32], uint8_t value[64]) {
+    size_t key_len = (size_t)snprintf(key, 32, "%s:%u", prefix, i);
+    memset(value, (int)(i + 1), 64);
+    return key_len;
+}
+
+/* Writes EXIT_KEYS new keys into the cache, at its entry limit, so each write evicts. */
+static void write_on_exit(void *cache) {
+    for (unsigned i = 0; i < EXIT_KEYS; i++) {
+        char key[32];
+        uint8_t value[64];
+        size_t key_len = exit_entry("on-exit", i, key, value);
+        int status =
+            slabcache_set(cache, (const uint8_t *)key, key_len, value, sizeof value, 0, NULL);
+        if (status == SLABCACHE_OK) {
+            exit_writes_ok++;
+        }
+    }
+}
+
+static void *fill_then_exit(void *cache) {
+    if (pthread_setspecific(exit_key, cache) != 0) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < EXIT_KEYS; i++) {
+        char key[32];
+        uint8_t value[64];
+        size_t key_len = exit_entry("in-thread", i, key, value);
+        slabcache_set(cache, (const uint8_t *)key, key_len, value, sizeof value, 0, NULL);
+    }
+    return NULL;
+}
+
+static void test_a_thread_exit_handler_can_write(void) {
+    slabcache_options_t opts;
+    slabcache_options_init(&opts);
+    opts.max_bytes = 4u << 20;
+    opts.max_value_bytes = 4096;
+    opts.max_entries = EXIT_ENTRIES;
+    slabcache_t *cache = NULL;
+    CHECK_STATUS(slabcache_new(&opts, &cache), SLABCACHE_OK);
+    if (cache == NULL) {
+        return;
+    }
+    CHECK(pthread_key_create(&exit_key, write_on_exit) == 0);
+    pthread_t thread;
+    CHECK(pthread_create(&thread, NULL, fill_then_exit, cache) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+    CHECK(exit_writes_ok == EXIT_KEYS);
+
+    char key[32];
+    uint8_t expected[64], value[64];
+    size_t key_len = exit_entry("on-exit", EXIT_KEYS - 1, key, expected);
+    size_t len = 0;
+    CHECK_STATUS(slabcache_get(cache, (const uint8_t *)key, key_len, value, sizeof value, &len,
+                               NULL),
+                 SLABCACHE_OK);
+    CHECK(len == sizeof value && memcmp(value, expected, len) == 0);
+    slabcache_stats_t stats;
+    memset(&stats, 0, sizeof stats);
+    stats.size = sizeof stats;
+    CHECK_STATUS(slabcache_stats(cache, &stats), SLABCACHE_OK);
+    CHECK(stats.entries == EXIT_ENTRIES);
+    CHECK(stats.evictions == 2 * EXIT_KEYS - EXIT_ENTRIES);
+    pthread_key_delete(exit_key);
+    slabcache_free(cache);
+}
+
 int main(void) {
     RUN(test_cas_increments_are_exact_and_no_read_is_torn);
+    RUN(test_a_thread_exit_handler_can_write);
     return finish();
 }
