@@ -13,9 +13,9 @@
 #    C++); slabcache.hpp compiles alone.
 # 3. ffi/tests/api.c (C11, every function and status, hostile inputs) under AddressSanitizer
 #    + UndefinedBehaviorSanitizer linking libslabcache.a, then under valgrind linking
-#    libslabcache.so; ffi/tests/threads.c (4 pthreads: exact CAS counters, no torn reads) and
-#    ffi/tests/wrapper.cpp (the C++17 wrapper) under ASan + UBSan. All with -Wall -Wextra
-#    -Werror -pedantic.
+#    libslabcache.so; ffi/tests/threads.c (4 pthreads: exact CAS counters, no torn reads;
+#    writes from a pthread key destructor) and ffi/tests/wrapper.cpp (the C++17 wrapper)
+#    under ASan + UBSan. All with -Wall -Wextra -Werror -pedantic.
 # 4. examples/c/example.c, built with pkg-config against the staged shared library, against
 #    the static one, and against a `make -C ffi install` into a temporary prefix; each run.
 #
