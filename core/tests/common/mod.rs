@@ -6,7 +6,7 @@
 
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use slabcache::{Cache, CacheBuilder, ManualClock};
 
@@ -46,6 +46,17 @@ pub fn miri_or(miri: usize, native: usize) -> usize {
 /// that an engine that livelocks or deadlocks fails the test instead of hanging the run (the
 /// stuck thread is left behind; the test process ends with the run).
 pub fn within(limit: Duration, body: impl FnOnce() + Send + 'static) {
+    within_unless(limit, || false, body);
+}
+
+/// [`within`], also giving up as soon as `failed` says the body can no longer pass (checked
+/// every [`FAILURE_POLL`]): a thread of it that panicked inside the cache can leave the others
+/// stuck there, and the panic, not the hang, is what the test reports.
+pub fn within_unless(
+    limit: Duration,
+    failed: impl Fn() -> bool,
+    body: impl FnOnce() + Send + 'static,
+) {
     let (done, finished) = mpsc::channel();
     let handle = thread::Builder::new()
         .name("test body".into())
@@ -54,17 +65,30 @@ pub fn within(limit: Duration, body: impl FnOnce() + Send + 'static) {
             let _ = done.send(());
         })
         .expect("spawn the test body");
-    match finished.recv_timeout(limit) {
-        Ok(()) => handle.join().expect("body finished"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body sends before it returns"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("did not finish within {limit:?}: the cache hangs (livelock or deadlock)")
+    let deadline = Instant::now() + limit;
+    loop {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(FAILURE_POLL);
+        match finished.recv_timeout(wait) {
+            Ok(()) => return handle.join().expect("body finished"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("the body sends before it returns"),
+            },
+            Err(mpsc::RecvTimeoutError::Timeout) if failed() => {
+                panic!("gave up waiting: the test body has failed")
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                panic!("did not finish within {limit:?}: the cache hangs (livelock or deadlock)")
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
     }
 }
+
+/// How often [`within_unless`] asks whether the body has failed.
+const FAILURE_POLL: Duration = Duration::from_millis(100);
 
 /// The limit for [`within`]: far above the seconds a healthy run takes, even in debug builds.
 /// Miri's clock advances with the code it interprets, at roughly its real pace, and a test
