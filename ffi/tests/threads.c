@@ -159,15 +159,24 @@ static void *work(void *argument) {
     return NULL;
 }
 
-static void test_cas_increments_are_exact_and_no_read_is_torn(void) {
+/* A cache of `max_bytes` holding values of up to 4 KiB, so its pages are small (128 KiB), and
+ * at most `max_entries` entries (0: no limit); NULL, with the failure recorded, if it cannot
+ * be made. */
+static slabcache_t *new_cache(uint64_t max_bytes, uint64_t max_entries) {
     slabcache_options_t opts;
     slabcache_options_init(&opts);
-    /* Small values make small pages (128 KiB), so each of the size classes the counters and
-     * blobs use gets pages of its own and nothing is evicted. */
-    opts.max_bytes = 32u << 20;
+    opts.max_bytes = max_bytes;
     opts.max_value_bytes = 4096;
+    opts.max_entries = max_entries;
     slabcache_t *cache = NULL;
     CHECK_STATUS(slabcache_new(&opts, &cache), SLABCACHE_OK);
+    return cache;
+}
+
+static void test_cas_increments_are_exact_and_no_read_is_torn(void) {
+    /* Small pages: each of the size classes the counters and blobs use gets pages of its own,
+     * and nothing is evicted. */
+    slabcache_t *cache = new_cache(32u << 20, 0);
     if (cache == NULL) {
         return;
     }
@@ -234,6 +243,7 @@ static void test_cas_increments_are_exact_and_no_read_is_torn(void) {
 #define EXIT_KEYS 12
 
 static pthread_key_t exit_key;
+static unsigned in_thread_writes_ok;
 static unsigned exit_writes_ok;
 
 static size_t exit_entry(const char *prefix, unsigned i, char key[32], uint8_t value[64]) {
@@ -242,41 +252,35 @@ static size_t exit_entry(const char *prefix, unsigned i, char key[32], uint8_t v
     return key_len;
 }
 
-/* Writes EXIT_KEYS new keys into the cache, at its entry limit, so each write evicts. */
-static void write_on_exit(void *cache) {
+/* Writes EXIT_KEYS keys named `prefix`:i; returns how many writes succeeded. */
+static unsigned write_entries(void *cache, const char *prefix) {
+    unsigned written = 0;
     for (unsigned i = 0; i < EXIT_KEYS; i++) {
         char key[32];
         uint8_t value[64];
-        size_t key_len = exit_entry("on-exit", i, key, value);
-        int status =
-            slabcache_set(cache, (const uint8_t *)key, key_len, value, sizeof value, 0, NULL);
-        if (status == SLABCACHE_OK) {
-            exit_writes_ok++;
+        size_t key_len = exit_entry(prefix, i, key, value);
+        if (slabcache_set(cache, (const uint8_t *)key, key_len, value, sizeof value, 0, NULL) ==
+            SLABCACHE_OK) {
+            written++;
         }
     }
+    return written;
+}
+
+/* The thread-exit handler: new keys into a cache at its entry limit, so each write evicts. */
+static void write_on_exit(void *cache) {
+    exit_writes_ok = write_entries(cache, "on-exit");
 }
 
 static void *fill_then_exit(void *cache) {
-    if (pthread_setspecific(exit_key, cache) != 0) {
-        return NULL;
-    }
-    for (unsigned i = 0; i < EXIT_KEYS; i++) {
-        char key[32];
-        uint8_t value[64];
-        size_t key_len = exit_entry("in-thread", i, key, value);
-        slabcache_set(cache, (const uint8_t *)key, key_len, value, sizeof value, 0, NULL);
+    if (pthread_setspecific(exit_key, cache) == 0) {
+        in_thread_writes_ok = write_entries(cache, "in-thread");
     }
     return NULL;
 }
 
 static void test_a_thread_exit_handler_can_write(void) {
-    slabcache_options_t opts;
-    slabcache_options_init(&opts);
-    opts.max_bytes = 4u << 20;
-    opts.max_value_bytes = 4096;
-    opts.max_entries = EXIT_ENTRIES;
-    slabcache_t *cache = NULL;
-    CHECK_STATUS(slabcache_new(&opts, &cache), SLABCACHE_OK);
+    slabcache_t *cache = new_cache(4u << 20, EXIT_ENTRIES);
     if (cache == NULL) {
         return;
     }
@@ -284,6 +288,7 @@ static void test_a_thread_exit_handler_can_write(void) {
     pthread_t thread;
     CHECK(pthread_create(&thread, NULL, fill_then_exit, cache) == 0);
     CHECK(pthread_join(thread, NULL) == 0);
+    CHECK(in_thread_writes_ok == EXIT_KEYS);
     CHECK(exit_writes_ok == EXIT_KEYS);
 
     char key[32];
