@@ -797,7 +797,7 @@ struct WritesOnDrop {
 impl Drop for WritesOnDrop {
     fn drop(&mut self) {
         for i in 0..self.keys {
-            let (key, value) = on_exit_entry(i);
+            let (key, value) = numbered_entry("on-exit", i);
             self.cache
                 .insert(&key, &value)
                 .expect("a write from a thread-local's destructor succeeds");
@@ -806,8 +806,9 @@ impl Drop for WritesOnDrop {
     }
 }
 
-fn on_exit_entry(i: usize) -> (Vec<u8>, Vec<u8>) {
-    let key = format!("on-exit:{i}").into_bytes();
+/// Key `prefix:i` and its 64-byte pattern value.
+fn numbered_entry(prefix: &str, i: usize) -> (Vec<u8>, Vec<u8>) {
+    let key = format!("{prefix}:{i}").into_bytes();
     let value = pattern_value(&key, 64);
     (key, value)
 }
@@ -832,18 +833,17 @@ fn writes_work_from_a_thread_local_destructor() {
             });
         });
         for i in 0..KEYS {
-            let key = format!("in-thread:{i}");
-            shared
-                .insert(key.as_bytes(), &pattern_value(key.as_bytes(), 64))
-                .unwrap();
+            let (key, value) = numbered_entry("in-thread", i);
+            shared.insert(&key, &value).unwrap();
         }
     })
     .join()
     .expect("the thread and its thread-locals' destructors ran to the end");
-    let (last, value) = on_exit_entry(KEYS - 1);
+    let (last, value) = numbered_entry("on-exit", KEYS - 1);
     assert_eq!(cache.get(&last), Some(value));
     assert_eq!(cache.len() as u64, ENTRIES);
-    assert!(cache.stats().evictions >= 2 * KEYS as u64 - ENTRIES);
+    // Each of the 2 × KEYS new keys past the first ENTRIES evicted exactly one entry.
+    assert_eq!(cache.stats().evictions, 2 * KEYS as u64 - ENTRIES);
     cache.insert(b"after", b"the cache still works").unwrap();
     assert_eq!(
         cache.get(b"after").as_deref(),
