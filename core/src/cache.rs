@@ -225,6 +225,7 @@ thread_local! {
 }
 
 impl Cache {
+    /// A builder with every setting at its default; `max_bytes` must be set before `build`.
     pub fn builder() -> CacheBuilder {
         CacheBuilder {
             max_bytes: None,
@@ -374,6 +375,7 @@ impl Cache {
         self.entries.load(Ordering::Relaxed) as usize
     }
 
+    /// Whether no entry is resident (expired ones not yet reclaimed count as resident).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -389,6 +391,7 @@ impl Cache {
         self.max_value_bytes
     }
 
+    /// A snapshot of the counters, summed over their stripes; see [`Stats`].
     pub fn stats(&self) -> Stats {
         let c = |counter| self.counters.sum(counter);
         Stats {

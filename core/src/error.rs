@@ -15,15 +15,28 @@ pub enum Error {
     /// Keys must be at least one byte long.
     EmptyKey,
     /// The key is longer than [`MAX_KEY_LEN`](crate::MAX_KEY_LEN).
-    KeyTooLarge { len: usize, max: usize },
+    KeyTooLarge {
+        /// The key's length in bytes.
+        len: usize,
+        /// The longest key accepted.
+        max: usize,
+    },
     /// The value is longer than the cache's `max_value_bytes`.
-    ValueTooLarge { len: usize, max: usize },
+    ValueTooLarge {
+        /// The value's length in bytes.
+        len: usize,
+        /// The longest value this cache accepts.
+        max: usize,
+    },
     /// `insert_if_absent` found the key present.
     Exists,
     /// The key is absent (never written, removed, evicted or expired).
     NotFound,
     /// A conditional write expected another version; `current` is the version found.
-    VersionMismatch { current: Version },
+    VersionMismatch {
+        /// The key's version when the write was refused.
+        current: Version,
+    },
     /// A builder setting is out of range; the message names the setting and why.
     InvalidConfig(String),
 }

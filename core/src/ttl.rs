@@ -34,6 +34,7 @@ pub struct SystemClock {
 }
 
 impl SystemClock {
+    /// A clock reading zero now.
     pub fn new() -> Self {
         SystemClock {
             origin: Instant::now(),
@@ -72,6 +73,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock standing at zero until it is moved.
     pub fn new() -> Self {
         Self::default()
     }
