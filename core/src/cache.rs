@@ -26,7 +26,6 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::arena::Layout;
 use crate::chunk::{self, Chunk, EntryHead};
 use crate::index::{chunk_of, Index, KeyHash};
 use crate::slab::{Slab, Unpublish};
@@ -207,14 +206,12 @@ struct Current<'a> {
     head: EntryHead,
 }
 
-/// The outcome of one optimistic look at a chunk.
+/// What one consistent optimistic look at a chunk found ([`Slab::read_optimistic`]).
 enum Probe {
-    /// A consistent snapshot of an entry with the wanted key, and its page's layout.
-    Hit(EntryHead, Layout),
-    /// A consistent snapshot of something else (another key, or a free chunk).
+    /// An entry with the wanted key.
+    Hit(EntryHead),
+    /// Something else (another key, or a free chunk).
     Other,
-    /// The chunk or its page changed while being read.
-    Torn,
 }
 
 thread_local! {
@@ -458,55 +455,33 @@ impl Cache {
     ) -> Option<Option<Version>> {
         for (slot, word) in self.index.candidates(hash) {
             let id = chunk_of(word);
-            let probe = self.optimistic(id, |chunk, head, layout| match head {
+            let probe = self.slab.read_optimistic(id, |chunk, head| match head {
                 Some(head) if chunk.key_equals(&head, key) => {
                     if !now.expired(head.deadline) {
                         if let Some(out) = out.as_deref_mut() {
                             chunk.copy_value(&head, out);
                         }
                     }
-                    Probe::Hit(head, layout)
+                    Probe::Hit(head)
                 }
                 _ => Probe::Other,
             });
             match probe {
-                Probe::Hit(head, _) if now.expired(head.deadline) => return Some(None),
-                Probe::Hit(head, layout) => {
+                Some((Probe::Hit(head), _)) if now.expired(head.deadline) => return Some(None),
+                Some((Probe::Hit(head), class)) => {
                     if out.is_some() {
-                        self.slab.record_hit(id, layout, hash.value());
+                        self.slab.record_hit(id, class, hash.value());
                     }
                     return Some(Version::new(head.version));
                 }
                 // The slot moved on while we looked: the key may now be in it.
-                Probe::Other if slot.load(Ordering::Relaxed) != word => return None,
-                Probe::Other => {}
-                Probe::Torn => return None,
+                Some((Probe::Other, _)) if slot.load(Ordering::Relaxed) != word => return None,
+                Some((Probe::Other, _)) => {}
+                // Torn: the chunk or its page changed while being read.
+                None => return None,
             }
         }
         Some(None)
-    }
-
-    /// Reads chunk `id` optimistically: `read` sees the chunk, its header (if it holds an
-    /// entry) and its page's layout; its result counts only if the chunk and its page did not
-    /// change meanwhile.
-    #[inline]
-    fn optimistic(
-        &self,
-        id: u32,
-        read: impl FnOnce(Chunk<'_>, Option<EntryHead>, Layout) -> Probe,
-    ) -> Probe {
-        let Some((chunk, layout)) = self.slab.locate(id) else {
-            return Probe::Torn;
-        };
-        let Some(seq) = chunk.read_begin() else {
-            return Probe::Torn;
-        };
-        let probe = read(chunk, chunk.head(), layout);
-        if chunk.read_end(seq) && self.slab.layout_unchanged(id, layout) {
-            probe
-        } else {
-            Probe::Torn
-        }
     }
 
     // ----- writes -----
@@ -561,14 +536,13 @@ impl Cache {
                 return Err(e);
             }
             if let Some(live) = live {
-                let layout = self.slab.published(live.id).layout;
-                if layout.class() == Some(class) {
+                if self.slab.class_of(live.id) == Some(class) {
                     let version = self.rewrite(&locked, live, hash, key, value, deadline);
                     drop(locked);
                     if let Some(id) = fresh {
                         self.slab.abandon(id);
                     }
-                    self.slab.record_hit(live.id, layout, hash.value());
+                    self.slab.record_hit(live.id, class, hash.value());
                     return Ok(version);
                 }
             }
@@ -747,20 +721,26 @@ impl Cache {
             out.clear();
             let complete = self.index.chain_slots(chain).all(|(_, word)| {
                 let (mut key, mut value) = (Vec::new(), Vec::new());
-                let probe = self.optimistic(chunk_of(word), |chunk, head, layout| match head {
-                    Some(head) => {
-                        chunk.copy_key(&head, &mut key);
-                        chunk.copy_value(&head, &mut value);
-                        Probe::Hit(head, layout)
-                    }
-                    None => Probe::Other,
-                });
+                let probe = self
+                    .slab
+                    .read_optimistic(chunk_of(word), |chunk, head| match head {
+                        Some(head) => {
+                            chunk.copy_key(&head, &mut key);
+                            chunk.copy_value(&head, &mut value);
+                            Probe::Hit(head)
+                        }
+                        None => Probe::Other,
+                    });
                 match probe {
                     // A slot read before its entry was removed can lead to the chunk after it
                     // was reused for a key of another chain: that entry is yielded with its
                     // own chain, not here.
-                    Probe::Hit(..) if self.index.chain_of(self.index.hash(&key)) != chain => true,
-                    Probe::Hit(head, _) => {
+                    Some((Probe::Hit(_), _))
+                        if self.index.chain_of(self.index.hash(&key)) != chain =>
+                    {
+                        true
+                    }
+                    Some((Probe::Hit(head), _)) => {
                         if let (false, Some(version)) =
                             (now.expired(head.deadline), Version::new(head.version))
                         {
@@ -768,7 +748,7 @@ impl Cache {
                         }
                         true
                     }
-                    Probe::Other | Probe::Torn => false,
+                    Some((Probe::Other, _)) | None => false,
                 }
             });
             if complete {

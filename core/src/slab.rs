@@ -27,7 +27,7 @@
 //! Lock order: a class lock, then bucket locks (eviction). Never two class locks at once.
 
 use crate::arena::{Arena, Layout};
-use crate::chunk::{self, Chunk};
+use crate::chunk::{self, Chunk, EntryHead};
 use crate::policy::{Candidate, ClassChunks, Queues, ReadBuffer, References};
 use crate::rng;
 use crate::sync::{self, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
@@ -186,7 +186,7 @@ impl Slab {
     /// from, or `None` when the id does not fit the page's current layout. The reader must
     /// confirm with [`Slab::layout_unchanged`] after its seqlock check.
     #[inline]
-    pub(crate) fn locate(&self, id: u32) -> Option<(Chunk<'_>, Layout)> {
+    fn locate(&self, id: u32) -> Option<(Chunk<'_>, Layout)> {
         let page = self.page_of(id);
         if page >= self.arena.page_count() {
             return None;
@@ -204,15 +204,38 @@ impl Slab {
     }
 
     #[inline]
-    pub(crate) fn layout_unchanged(&self, id: u32, layout: Layout) -> bool {
+    fn layout_unchanged(&self, id: u32, layout: Layout) -> bool {
         self.arena.layout_unchanged(self.page_of(id), layout)
+    }
+
+    /// Reads chunk `id` without a lock: `read` sees the chunk and its header (if it holds an
+    /// entry). Its result counts only if neither the chunk (its seqlock) nor its page (the
+    /// page's layout word: the page may have been re-cut for another class) changed
+    /// meanwhile; then it comes back with the chunk's size class. `None`: torn, read again.
+    #[inline]
+    pub(crate) fn read_optimistic<R>(
+        &self,
+        id: u32,
+        read: impl FnOnce(Chunk<'_>, Option<EntryHead>) -> R,
+    ) -> Option<(R, usize)> {
+        let (chunk, layout) = self.locate(id)?;
+        let seq = chunk.read_begin()?;
+        let result = read(chunk, chunk.head());
+        let class = layout.class()?;
+        (chunk.read_end(seq) && self.layout_unchanged(id, layout)).then_some((result, class))
+    }
+
+    /// The size class of a published chunk, read while the chunk cannot move (its index
+    /// slot's bucket lock is held).
+    pub(crate) fn class_of(&self, id: u32) -> Option<usize> {
+        self.arena.layout(self.page_of(id)).class()
     }
 
     fn view(&self) -> ClassView<'_> {
         ClassView { slab: self }
     }
 
-    /// Records a hit on chunk `id` (read under `layout`), whose key has hash `hash`, for the
+    /// Records a hit on chunk `id` (of size class `class`), whose key has hash `hash`, for the
     /// eviction policy: sets the chunk's reference bit and, only when that bit was clear, adds
     /// the key to the read buffer for the frequency sketch. So the sketch counts a resident
     /// entry's hits once per visit of the CLOCK hand, not every one: the hits in between tell
@@ -224,13 +247,10 @@ impl Slab {
     /// When the hit fills its read buffer and the class lock is free, drains the buffer into
     /// the class's sketch; a reader never waits for that.
     #[inline]
-    pub(crate) fn record_hit(&self, id: u32, layout: Layout, hash: u64) {
+    pub(crate) fn record_hit(&self, id: u32, class: usize, hash: u64) {
         if !self.references.touch(id) {
             return;
         }
-        let Some(class) = layout.class() else {
-            return;
-        };
         if self.read_buffers[class].record(hash) {
             if let Some(mut state) = sync::try_lock(&self.states[class]) {
                 self.drain_hits(&mut state, class);
