@@ -23,9 +23,9 @@
 //! the thread that owns the page at that moment (the one that took it fresh, or the one moving
 //! it between classes under the donor class's lock).
 
+use crate::error::Error;
 use crate::mapping::ZeroedMap;
 use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
-use crate::Error;
 
 const CLASS_BITS: u32 = 8;
 const CLASS_MASK: u64 = (1 << CLASS_BITS) - 1;

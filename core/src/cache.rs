@@ -27,152 +27,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::chunk::{self, Chunk, EntryHead};
+use crate::error::Error;
 use crate::index::{chunk_of, Index, KeyHash};
 use crate::slab::{Slab, Unpublish};
+use crate::stats::Stats;
 use crate::stats::{Counter, Counters};
 use crate::sync::{self, AtomicU64, CachePadded, Ordering};
+use crate::ttl::Clock;
 use crate::ttl::{Now, TtlRules};
-use crate::{Clock, Error, Stats, SystemClock, Version};
+use crate::version::Version;
+
+mod builder;
+mod iter;
+
+pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_BYTES};
+pub use iter::Iter;
 
 /// The longest key, in bytes.
 pub const MAX_KEY_LEN: usize = 65_535;
-/// `max_value_bytes` unless set.
-pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
-/// The largest `max_value_bytes` accepted.
-const MAX_VALUE_BYTES_LIMIT: usize = 64 << 20;
 /// Lock-free attempts of a read before it takes the bucket lock.
 const OPTIMISTIC_READS: usize = 4;
 const VERSION_STRIPES: usize = 64;
-/// Average entry size assumed when sizing the index without `max_entries`.
-const ASSUMED_ENTRY_BYTES: u64 = 256;
-
-/// Configures and builds a [`Cache`]; from [`Cache::builder`].
-#[must_use]
-pub struct CacheBuilder {
-    max_bytes: Option<u64>,
-    max_entries: Option<u64>,
-    default_ttl: Option<Duration>,
-    ttl_jitter: f64,
-    max_value_bytes: usize,
-    clock: Option<Arc<dyn Clock>>,
-}
-
-impl CacheBuilder {
-    /// The arena's size in bytes: a hard bound on the memory entries occupy. Required.
-    pub fn max_bytes(mut self, bytes: u64) -> Self {
-        self.max_bytes = Some(bytes);
-        self
-    }
-
-    /// An optional bound on the number of entries. It also sizes the index (about 13 bytes
-    /// per entry); without it the index is sized for `max_bytes / 256` entries, and more still
-    /// fit, in overflow buckets, a little slower to reach.
-    pub fn max_entries(mut self, entries: u64) -> Self {
-        self.max_entries = Some(entries);
-        self
-    }
-
-    /// The TTL of entries written by [`Cache::insert`] and the other writes without a TTL
-    /// argument. Without it they never expire.
-    pub fn default_ttl(mut self, ttl: Duration) -> Self {
-        self.default_ttl = Some(ttl);
-        self
-    }
-
-    /// Stretches every TTL by a random fraction in `[0, fraction]` so that keys written
-    /// together do not expire together. `0.0` (the default) to `1.0`.
-    pub fn ttl_jitter(mut self, fraction: f64) -> Self {
-        self.ttl_jitter = fraction;
-        self
-    }
-
-    /// The longest value accepted (default 1 MiB, at most 64 MiB). It sets the page size: the
-    /// smallest power of two holding a chunk header (40 bytes), the longest key (65,535 bytes,
-    /// padded to 65,536) and the longest value (padded to a multiple of 8). With the default,
-    /// pages are 2 MiB; with 64 KiB, 256 KiB. Every size class in use holds at least one page,
-    /// so a cache serving many sizes wants many pages: 64 or more is a good rule.
-    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
-        self.max_value_bytes = bytes;
-        self
-    }
-
-    /// The clock for TTLs (default: [`SystemClock`]).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Checks the settings and maps the arena (address space only; memory is touched lazily).
-    pub fn build(self) -> Result<Cache, Error> {
-        let invalid = |why: String| Err(Error::InvalidConfig(why));
-        let Some(max_bytes) = self.max_bytes else {
-            return invalid("max_bytes is required: the arena's size in bytes".into());
-        };
-        if self.max_value_bytes > MAX_VALUE_BYTES_LIMIT {
-            return invalid(format!(
-                "max_value_bytes is {}; the largest supported is {MAX_VALUE_BYTES_LIMIT}",
-                self.max_value_bytes
-            ));
-        }
-        if self.max_entries == Some(0) {
-            return invalid("max_entries is 0; a cache must be able to hold an entry".into());
-        }
-        if !(0.0..=1.0).contains(&self.ttl_jitter) {
-            return invalid(format!(
-                "ttl_jitter is {}; it must be within 0.0..=1.0",
-                self.ttl_jitter
-            ));
-        }
-        if self.default_ttl == Some(Duration::ZERO) {
-            return invalid(
-                "default_ttl is zero; every entry would expire as it is written".into(),
-            );
-        }
-        let max_item = chunk::bytes_needed(MAX_KEY_LEN, self.max_value_bytes);
-        let page_bytes = max_item.next_power_of_two();
-        let page_count = max_bytes / page_bytes as u64;
-        if page_count == 0 {
-            return invalid(format!(
-                "max_bytes is {max_bytes}, less than one page of {page_bytes} bytes (the page must \
-                 hold a {MAX_KEY_LEN}-byte key and a max_value_bytes value of {}); raise max_bytes \
-                 or lower max_value_bytes",
-                self.max_value_bytes
-            ));
-        }
-        let page_count = u32::try_from(page_count).map_err(|_| {
-            Error::InvalidConfig(format!(
-                "max_bytes is {max_bytes}: more pages than can be addressed"
-            ))
-        })?;
-        let entry_limit = self.max_entries.unwrap_or(u64::MAX);
-        let slab = Slab::new(
-            page_bytes.trailing_zeros(),
-            page_count,
-            max_item,
-            entry_limit,
-        )?;
-        let expected_entries = self.max_entries.unwrap_or(max_bytes / ASSUMED_ENTRY_BYTES);
-        let index = Index::new(expected_entries, crate::rng::random_seed())
-            .map_err(|e| Error::InvalidConfig(format!("max_entries: cannot map the index: {e}")))?;
-        Ok(Cache {
-            index,
-            slab,
-            counters: Counters::new(),
-            entries: AtomicU64::new(0),
-            max_entries: self.max_entries,
-            versions: (0..VERSION_STRIPES)
-                .map(|_| CachePadded(AtomicU64::new(0)))
-                .collect(),
-            ttl: TtlRules {
-                default_ttl: self.default_ttl,
-                jitter: self.ttl_jitter,
-            },
-            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
-            max_value_bytes: self.max_value_bytes,
-            max_bytes,
-        })
-    }
-}
 
 /// A concurrent, memory-bounded cache of byte keys and byte values. `Send + Sync`: share it
 /// by reference or in an `Arc`.
@@ -224,14 +99,7 @@ thread_local! {
 impl Cache {
     /// A builder with every setting at its default; `max_bytes` must be set before `build`.
     pub fn builder() -> CacheBuilder {
-        CacheBuilder {
-            max_bytes: None,
-            max_entries: None,
-            default_ttl: None,
-            ttl_jitter: 0.0,
-            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
-            clock: None,
-        }
+        CacheBuilder::new()
     }
 
     /// A copy of the value of `key`, if present and not expired.
@@ -405,17 +273,6 @@ impl Cache {
             arena_bytes_used: self.slab.arena_bytes_used(),
             max_bytes: self.max_bytes,
             fixed_overhead_bytes: (self.index.overhead_bytes() + self.slab.overhead_bytes()) as u64,
-        }
-    }
-
-    /// A weakly consistent iterator of `(key, value, version)` copies: every entry present
-    /// for the whole iteration is yielded exactly once; entries written or removed meanwhile
-    /// may or may not be; no key is yielded twice. It never blocks writers for longer than one bucket read.
-    pub fn iter(&self) -> Iter<'_> {
-        Iter {
-            cache: self,
-            chain: 0,
-            ready: Vec::new(),
         }
     }
 
@@ -712,55 +569,6 @@ impl Cache {
         let raw = stripe.fetch_add(1, Ordering::Relaxed) + 1;
         Version::new(raw).expect("a version counter starting at 0 and incremented first is never 0")
     }
-
-    /// Copies every entry of one chain (lock-free, or under its lock if it keeps changing).
-    fn snapshot_chain(&self, chain: usize, out: &mut Vec<(Vec<u8>, Vec<u8>, Version)>) {
-        let now = Now::new(&*self.clock);
-        for attempt in 0..=OPTIMISTIC_READS {
-            let _locked = (attempt == OPTIMISTIC_READS).then(|| self.index.lock_chain_at(chain));
-            out.clear();
-            let complete = self.index.chain_slots(chain).all(|(_, word)| {
-                let (mut key, mut value) = (Vec::new(), Vec::new());
-                let probe = self
-                    .slab
-                    .read_optimistic(chunk_of(word), |chunk, head| match head {
-                        Some(head) => {
-                            chunk.copy_key(&head, &mut key);
-                            chunk.copy_value(&head, &mut value);
-                            Probe::Hit(head)
-                        }
-                        None => Probe::Other,
-                    });
-                match probe {
-                    // A slot read before its entry was removed can lead to the chunk after it
-                    // was reused for a key of another chain: that entry is yielded with its
-                    // own chain, not here.
-                    Some((Probe::Hit(_), _))
-                        if self.index.chain_of(self.index.hash(&key)) != chain =>
-                    {
-                        true
-                    }
-                    Some((Probe::Hit(head), _)) => {
-                        if let (false, Some(version)) =
-                            (now.expired(head.deadline), Version::new(head.version))
-                        {
-                            out.push((key, value, version));
-                        }
-                        true
-                    }
-                    Some((Probe::Other, _)) | None => false,
-                }
-            });
-            if complete {
-                // A key removed and written again further along the chain while it was read
-                // can be here twice: keep its newest entry only, so that an iteration never
-                // yields a key twice, nor an older value after a newer one.
-                out.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.2.cmp(&a.2)));
-                out.dedup_by(|later, earlier| later.0 == earlier.0);
-                return;
-            }
-        }
-    }
 }
 
 /// Whether a key has a length the cache can hold (reads and removes of others find nothing).
@@ -825,29 +633,5 @@ impl std::fmt::Debug for Cache {
             .field("max_value_bytes", &self.max_value_bytes)
             .field("stats", &self.stats())
             .finish_non_exhaustive()
-    }
-}
-
-/// Iterator returned by [`Cache::iter`].
-pub struct Iter<'a> {
-    cache: &'a Cache,
-    chain: usize,
-    ready: Vec<(Vec<u8>, Vec<u8>, Version)>,
-}
-
-impl Iterator for Iter<'_> {
-    type Item = (Vec<u8>, Vec<u8>, Version);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            if let Some(entry) = self.ready.pop() {
-                return Some(entry);
-            }
-            if self.chain == self.cache.index.chain_count() {
-                return None;
-            }
-            self.cache.snapshot_chain(self.chain, &mut self.ready);
-            self.chain += 1;
-        }
     }
 }

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use crate::Version;
+use crate::version::Version;
 
 /// Why an operation or a configuration was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

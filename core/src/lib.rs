@@ -45,27 +45,10 @@ mod slab;
 mod stats;
 mod sync;
 mod ttl;
+mod version;
 
 pub use cache::{Cache, CacheBuilder, Iter, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 pub use error::Error;
 pub use stats::Stats;
 pub use ttl::{Clock, ManualClock, SystemClock};
-
-use std::num::NonZeroU64;
-
-/// The version of a stored value: never 0, and strictly increasing for each key over the life
-/// of the cache, across removal, eviction, expiry and reinsertion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Version(NonZeroU64);
-
-impl Version {
-    /// `None` for 0, which is never a version.
-    pub fn new(raw: u64) -> Option<Version> {
-        NonZeroU64::new(raw).map(Version)
-    }
-
-    /// The raw number, for storage or for crossing an FFI boundary.
-    pub fn get(self) -> u64 {
-        self.0.get()
-    }
-}
+pub use version::Version;

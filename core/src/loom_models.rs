@@ -30,10 +30,11 @@ use loom::sync::Arc;
 use loom::thread;
 
 use crate::arena::Arena;
+use crate::cache::Cache;
 use crate::chunk::{self, Chunk};
+use crate::error::Error;
 use crate::sync::AtomicU64;
 use crate::ttl::NEVER;
-use crate::{Cache, Error};
 
 const KEY: &[u8] = b"key";
 const OTHER_KEY: &[u8] = b"other";

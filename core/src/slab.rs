@@ -28,11 +28,11 @@
 
 use crate::arena::{Arena, Layout};
 use crate::chunk::{self, Chunk, EntryHead};
+use crate::error::Error;
 use crate::policy::{Candidate, ClassChunks, Queues, ReadBuffer, References};
 use crate::rng;
 use crate::sync::{self, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::ttl::Now;
-use crate::Error;
 
 /// Smallest chunk: a header, a one-word key, an empty value.
 const MIN_CHUNK_BYTES: usize = chunk::HEADER_BYTES + 8;

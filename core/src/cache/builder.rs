@@ -1,0 +1,163 @@
+//! [`CacheBuilder`]: the settings of a [`Cache`], checked when it is built.
+//!
+//! `build` rejects every setting it cannot honour with [`Error::InvalidConfig`] and a message
+//! naming the setting; a cache that builds never fails later for its configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Cache, MAX_KEY_LEN, VERSION_STRIPES};
+use crate::chunk;
+use crate::error::Error;
+use crate::index::Index;
+use crate::slab::Slab;
+use crate::stats::Counters;
+use crate::sync::{AtomicU64, CachePadded};
+use crate::ttl::{Clock, SystemClock, TtlRules};
+
+/// `max_value_bytes` unless set.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
+/// The largest `max_value_bytes` accepted.
+const MAX_VALUE_BYTES_LIMIT: usize = 64 << 20;
+/// Average entry size assumed when sizing the index without `max_entries`.
+const ASSUMED_ENTRY_BYTES: u64 = 256;
+
+/// Configures and builds a [`Cache`]; from [`Cache::builder`].
+#[must_use]
+pub struct CacheBuilder {
+    max_bytes: Option<u64>,
+    max_entries: Option<u64>,
+    default_ttl: Option<Duration>,
+    ttl_jitter: f64,
+    max_value_bytes: usize,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl CacheBuilder {
+    /// Every setting at its default.
+    pub(super) fn new() -> CacheBuilder {
+        CacheBuilder {
+            max_bytes: None,
+            max_entries: None,
+            default_ttl: None,
+            ttl_jitter: 0.0,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            clock: None,
+        }
+    }
+
+    /// The arena's size in bytes: a hard bound on the memory entries occupy. Required.
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// An optional bound on the number of entries. It also sizes the index (about 13 bytes
+    /// per entry); without it the index is sized for `max_bytes / 256` entries, and more still
+    /// fit, in overflow buckets, a little slower to reach.
+    pub fn max_entries(mut self, entries: u64) -> Self {
+        self.max_entries = Some(entries);
+        self
+    }
+
+    /// The TTL of entries written by [`Cache::insert`] and the other writes without a TTL
+    /// argument. Without it they never expire.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Stretches every TTL by a random fraction in `[0, fraction]` so that keys written
+    /// together do not expire together. `0.0` (the default) to `1.0`.
+    pub fn ttl_jitter(mut self, fraction: f64) -> Self {
+        self.ttl_jitter = fraction;
+        self
+    }
+
+    /// The longest value accepted (default 1 MiB, at most 64 MiB). It sets the page size: the
+    /// smallest power of two holding a chunk header (40 bytes), the longest key (65,535 bytes,
+    /// padded to 65,536) and the longest value (padded to a multiple of 8). With the default,
+    /// pages are 2 MiB; with 64 KiB, 256 KiB. Every size class in use holds at least one page,
+    /// so a cache serving many sizes wants many pages: 64 or more is a good rule.
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
+    /// The clock for TTLs (default: [`SystemClock`]).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the settings and maps the arena (address space only; memory is touched lazily).
+    pub fn build(self) -> Result<Cache, Error> {
+        let invalid = |why: String| Err(Error::InvalidConfig(why));
+        let Some(max_bytes) = self.max_bytes else {
+            return invalid("max_bytes is required: the arena's size in bytes".into());
+        };
+        if self.max_value_bytes > MAX_VALUE_BYTES_LIMIT {
+            return invalid(format!(
+                "max_value_bytes is {}; the largest supported is {MAX_VALUE_BYTES_LIMIT}",
+                self.max_value_bytes
+            ));
+        }
+        if self.max_entries == Some(0) {
+            return invalid("max_entries is 0; a cache must be able to hold an entry".into());
+        }
+        if !(0.0..=1.0).contains(&self.ttl_jitter) {
+            return invalid(format!(
+                "ttl_jitter is {}; it must be within 0.0..=1.0",
+                self.ttl_jitter
+            ));
+        }
+        if self.default_ttl == Some(Duration::ZERO) {
+            return invalid(
+                "default_ttl is zero; every entry would expire as it is written".into(),
+            );
+        }
+        let max_item = chunk::bytes_needed(MAX_KEY_LEN, self.max_value_bytes);
+        let page_bytes = max_item.next_power_of_two();
+        let page_count = max_bytes / page_bytes as u64;
+        if page_count == 0 {
+            return invalid(format!(
+                "max_bytes is {max_bytes}, less than one page of {page_bytes} bytes (the page must \
+                 hold a {MAX_KEY_LEN}-byte key and a max_value_bytes value of {}); raise max_bytes \
+                 or lower max_value_bytes",
+                self.max_value_bytes
+            ));
+        }
+        let page_count = u32::try_from(page_count).map_err(|_| {
+            Error::InvalidConfig(format!(
+                "max_bytes is {max_bytes}: more pages than can be addressed"
+            ))
+        })?;
+        let entry_limit = self.max_entries.unwrap_or(u64::MAX);
+        let slab = Slab::new(
+            page_bytes.trailing_zeros(),
+            page_count,
+            max_item,
+            entry_limit,
+        )?;
+        let expected_entries = self.max_entries.unwrap_or(max_bytes / ASSUMED_ENTRY_BYTES);
+        let index = Index::new(expected_entries, crate::rng::random_seed())
+            .map_err(|e| Error::InvalidConfig(format!("max_entries: cannot map the index: {e}")))?;
+        Ok(Cache {
+            index,
+            slab,
+            counters: Counters::new(),
+            entries: AtomicU64::new(0),
+            max_entries: self.max_entries,
+            versions: (0..VERSION_STRIPES)
+                .map(|_| CachePadded(AtomicU64::new(0)))
+                .collect(),
+            ttl: TtlRules {
+                default_ttl: self.default_ttl,
+                jitter: self.ttl_jitter,
+            },
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
+            max_value_bytes: self.max_value_bytes,
+            max_bytes,
+        })
+    }
+}
