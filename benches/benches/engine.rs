@@ -12,9 +12,9 @@
 //!   a cold chunk: this measures the memory system (a dependent DRAM load costs 150-250 ns on
 //!   the 2-vCPU machines this project runs on) more than the engine.
 //! - `zipf-0.99`: keys drawn by a Zipf law of exponent 0.99 over the same million, the skew of
-//!   real cache traffic and of the figures in DESIGN.md. Hot keys are scattered over the index
-//!   and the arena (the key array is shuffled), so the CPU cache helps only as much as the
-//!   skew lets it.
+//!   real cache traffic and of the throughput figures in docs/performance.md. Hot keys are
+//!   scattered over the index and the arena (the key array is shuffled), so the CPU cache
+//!   helps only as much as the skew lets it.
 //! - `hot-1k`: 1,024 resident keys in turn, everything they touch in the CPU cache: the
 //!   engine's own cost per operation.
 

@@ -1,26 +1,18 @@
-//! The cache: the public API, and the two paths that tie index, slab and chunks together.
+//! The cache: the public API, and the read and write paths that tie index, slab and chunks
+//! together. The life of a get and of an insert is told in `docs/design.md`; what this module
+//! guarantees:
 //!
-//! **Get** (no lock, no allocation beyond the returned copy, no shared write for a hot key):
-//! hash the key, walk the bucket chain's tag matches, and for each: find the chunk through its
-//! page's layout word, read it under its seqlock, compare the key, copy the value, then
-//! re-check the chunk's sequence and the page's layout. A torn read retries; after a few
-//! retries the reader takes the bucket lock, under which the chunk cannot change.
-//!
-//! **Write**: lock the key's bucket and check the write's condition. An update whose value
-//! stays in the entry's size class rewrites the entry's chunk there and then, under the
-//! chunk's seqlock, and is done: no class lock, so updates of different keys run in
-//! parallel. (DESIGN.md 4.2 copies every write into a fresh chunk; that cost two trips through
-//! the size class's lock per update, the lock every writer of the class shares, and measured
-//! 2-3x slower on update-heavy mixes. Readers validate either way.) Otherwise, unlock, take a
-//! chunk of the entry's size class (this may evict), fill it, lock the bucket again, check the
-//! condition again, take the key's next version, publish the chunk into the key's slot,
-//! unlock, and release the replaced chunk. Versions come from 64 striped
-//! counters, chosen by the key's hash and taken under the bucket lock, so a key's versions
-//! increase in the order its writes are published, for the life of the cache, whatever
-//! happened to the key in between.
-//!
-//! Lock order: class lock, then bucket lock. Code holding a bucket lock never takes a class
-//! lock: replaced chunks are released after unlocking.
+//! - A get takes no lock and writes nothing shared for a hot key: it reads chunks through
+//!   `Slab::read_optimistic` and retries a torn read; after `OPTIMISTIC_READS` tries it
+//!   takes the bucket lock, under which the chunk cannot change.
+//! - Every write decides under the key's bucket lock. An update whose value stays in the
+//!   entry's size class rewrites the chunk in place (docs/design.md, "Why updates rewrite in
+//!   place"); any other write fills a fresh chunk outside the lock, then checks its condition
+//!   again under it before publishing.
+//! - A key's versions come from one of `VERSION_STRIPES` counters, taken under the bucket
+//!   lock, so they increase in the order its writes are published, for the life of the cache.
+//! - Lock order: class lock, then bucket lock. Code holding a bucket lock never takes a class
+//!   lock: replaced chunks are released after unlocking.
 
 use std::cell::Cell;
 use std::sync::Arc;

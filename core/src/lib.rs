@@ -19,17 +19,11 @@
 //! # Ok::<(), Error>(())
 //! ```
 //!
-//! ## Layers
+//! ## Where to read on
 //!
-//! - `arena`: one anonymous mapping of `max_bytes`, cut into pages, each with a layout seqlock.
-//! - `slab`: pages carved into chunks of size classes; free stacks; pages move between classes.
-//! - `chunk`: one entry per chunk, read under a seqlock; rewritten in place only by an update
-//!   under its bucket lock.
-//! - `index`: hash buckets of atomic words; lock-free reads, a lock bit per bucket for writers.
-//! - `policy`: per-class window / probation / protected rings with CLOCK second chances.
-//! - `mapping`, `ttl`, `stats`, `rng`, `sync`: zeroed mappings, time, counters, randomness,
-//!   and the one source of atomics.
-//! - `cache`: the public API and the read and write paths that tie the layers together.
+//! [`Cache`] is the whole API. How it works (the layers, the life of a get and of an insert,
+//! the invariants and the lock order) is described once, in `docs/design.md` in the
+//! repository; each module's doc says what it owns and links there for the rest.
 
 mod arena;
 mod cache;

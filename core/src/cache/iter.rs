@@ -12,7 +12,8 @@ use crate::version::Version;
 impl Cache {
     /// A weakly consistent iterator of `(key, value, version)` copies: every entry present
     /// for the whole iteration is yielded exactly once; entries written or removed meanwhile
-    /// may or may not be; no key is yielded twice. It never blocks writers for longer than one bucket read.
+    /// may or may not be; no key is yielded twice. It never blocks writers for longer than one
+    /// bucket read.
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             cache: self,
