@@ -14,15 +14,24 @@
 // The types carry the names the C header gives them (`slabcache_t`, `slabcache_options_t`).
 #![allow(non_camel_case_types)]
 
-use std::cell::RefCell;
 use std::ffi::{c_char, c_int, CStr};
 use std::mem::size_of;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr::{self, addr_of};
+use std::ptr;
 use std::slice;
 use std::time::Duration;
 
 use slabcache::{Cache, Error, Version};
+
+mod args;
+mod guard;
+mod scratch;
+
+use args::{
+    check_key, check_optional_out, check_out, check_size, handle, key_arg, read_sized, value_arg,
+    write_optional,
+};
+use guard::{catch, run, status_name, status_of, STATUS_PANIC};
+use scratch::with_scratch;
 
 /// Success.
 pub const SLABCACHE_OK: c_int = 0;
@@ -572,63 +581,6 @@ const VERSION: &CStr =
         Err(_) => panic!("the package version contains a NUL byte"),
     };
 
-const STATUS_PANIC: &CStr = c"SLABCACHE_PANIC: slabcache panicked (a bug); free the cache";
-
-fn status_name(status: c_int) -> &'static CStr {
-    match status {
-        SLABCACHE_OK => c"SLABCACHE_OK: success",
-        SLABCACHE_NOT_FOUND => c"SLABCACHE_NOT_FOUND: the key is not present",
-        SLABCACHE_EXISTS => c"SLABCACHE_EXISTS: the key is already present",
-        SLABCACHE_VERSION_MISMATCH => {
-            c"SLABCACHE_VERSION_MISMATCH: the key holds another version than the expected one"
-        }
-        SLABCACHE_BUFFER_TOO_SMALL => {
-            c"SLABCACHE_BUFFER_TOO_SMALL: the value is longer than the buffer"
-        }
-        SLABCACHE_KEY_TOO_LARGE => c"SLABCACHE_KEY_TOO_LARGE: the key is longer than 65535 bytes",
-        SLABCACHE_VALUE_TOO_LARGE => {
-            c"SLABCACHE_VALUE_TOO_LARGE: the value is longer than the cache's max_value_bytes"
-        }
-        SLABCACHE_INVALID_ARGUMENT => {
-            c"SLABCACHE_INVALID_ARGUMENT: a NULL, empty, misaligned or out-of-range argument"
-        }
-        SLABCACHE_PANIC => STATUS_PANIC,
-        _ => c"SLABCACHE_UNKNOWN_STATUS",
-    }
-}
-
-/// Runs `body`, returning `on_panic` if it panics: a panic must not unwind into C, where it
-/// is undefined behaviour (Rust before 1.81) or aborts the process (since).
-///
-/// `AssertUnwindSafe`: after a panic the caller is told `SLABCACHE_PANIC`, whose
-/// documentation says the cache may be inconsistent and should be freed.
-fn catch<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
-}
-
-/// Runs an entry point's body under [`catch`] and returns its status.
-fn run(body: impl FnOnce() -> Result<(), c_int>) -> c_int {
-    catch(SLABCACHE_PANIC, || match body() {
-        Ok(()) => SLABCACHE_OK,
-        Err(status) => status,
-    })
-}
-
-/// The status for an error of the engine.
-fn status_of(error: &Error) -> c_int {
-    match error {
-        Error::EmptyKey | Error::InvalidConfig(_) => SLABCACHE_INVALID_ARGUMENT,
-        Error::KeyTooLarge { .. } => SLABCACHE_KEY_TOO_LARGE,
-        Error::ValueTooLarge { .. } => SLABCACHE_VALUE_TOO_LARGE,
-        Error::Exists => SLABCACHE_EXISTS,
-        Error::NotFound => SLABCACHE_NOT_FOUND,
-        Error::VersionMismatch { .. } => SLABCACHE_VERSION_MISMATCH,
-        // `Error` is non-exhaustive: an error the engine gains needs a status here, and until
-        // it has one the caller hears SLABCACHE_PANIC with this message on stderr.
-        other => panic!("slabcache-ffi has no status for the engine's error {other:?}"),
-    }
-}
-
 /// Builds the cache that `opts` describes.
 fn build(opts: &slabcache_options_t) -> Result<Cache, c_int> {
     let max_value_bytes = match opts.max_value_bytes {
@@ -708,164 +660,10 @@ unsafe fn write_entry(
     })
 }
 
-/// The cache behind a handle.
-///
-/// # Safety
-///
-/// `cache` is NULL or a live cache from `slabcache_new`, which stays live for `'a`.
-unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Cache, c_int> {
-    // SAFETY: a non-NULL `cache` is a live `Box` from `slabcache_new` (caller's contract),
-    // which only `slabcache_free` ends, never during another call.
-    unsafe { cache.as_ref() }.ok_or(SLABCACHE_INVALID_ARGUMENT)
-}
-
-/// The status for a key or value longer than the cache takes: `too_large`, unless no object
-/// can have that length (above `PTRDIFF_MAX`), a caller's bug such as a negative number
-/// converted to `size_t`, which is `SLABCACHE_INVALID_ARGUMENT`. Asked only once a length is
-/// known to be too long, so that it costs the hot path nothing.
-fn too_long(len: usize, too_large: c_int) -> c_int {
-    if len > isize::MAX as usize {
-        SLABCACHE_INVALID_ARGUMENT
-    } else {
-        too_large
-    }
-}
-
-/// A key must be non-NULL, 1 to `SLABCACHE_MAX_KEY_LEN` bytes long.
-fn check_key(key: *const u8, key_len: usize) -> Result<(), c_int> {
-    if key.is_null() || key_len == 0 {
-        return Err(SLABCACHE_INVALID_ARGUMENT);
-    }
-    if key_len > SLABCACHE_MAX_KEY_LEN {
-        return Err(too_long(key_len, SLABCACHE_KEY_TOO_LARGE));
-    }
-    Ok(())
-}
-
-/// The caller's key, after the checks that make the slice valid to form.
-///
-/// # Safety
-///
-/// `key` is NULL or points at `key_len` readable bytes that nothing writes during `'a`.
-unsafe fn key_arg<'a>(key: *const u8, key_len: usize) -> Result<&'a [u8], c_int> {
-    check_key(key, key_len)?;
-    // SAFETY: non-NULL (u8 needs no alignment), at most SLABCACHE_MAX_KEY_LEN bytes (far below
-    // isize::MAX), readable and unchanging by the caller's contract.
-    Ok(unsafe { slice::from_raw_parts(key, key_len) })
-}
-
-/// The caller's value, after the checks that make the slice valid to form: its length is
-/// checked against the cache's limit before any of its bytes is looked at.
-///
-/// # Safety
-///
-/// `val` is NULL or points at `val_len` readable bytes that nothing writes during `'a`.
-unsafe fn value_arg<'a>(cache: &Cache, val: *const u8, val_len: usize) -> Result<&'a [u8], c_int> {
-    if val_len == 0 {
-        return Ok(&[]);
-    }
-    if val.is_null() {
-        return Err(SLABCACHE_INVALID_ARGUMENT);
-    }
-    if val_len > cache.max_value_bytes() {
-        return Err(too_long(val_len, SLABCACHE_VALUE_TOO_LARGE));
-    }
-    // SAFETY: non-NULL, at most max_value_bytes (64 MiB at most) long, readable and unchanging
-    // by the caller's contract.
-    Ok(unsafe { slice::from_raw_parts(val, val_len) })
-}
-
-/// A required out-parameter must be non-NULL and aligned.
-fn check_out<T>(out: *mut T) -> Result<(), c_int> {
-    if out.is_null() || !out.is_aligned() {
-        return Err(SLABCACHE_INVALID_ARGUMENT);
-    }
-    Ok(())
-}
-
-/// An optional out-parameter must be NULL or aligned.
-fn check_optional_out<T>(out: *mut T) -> Result<(), c_int> {
-    if out.is_null() {
-        Ok(())
-    } else {
-        check_out(out)
-    }
-}
-
-/// Writes `value` to an optional out-parameter, if there is one.
-///
-/// # Safety
-///
-/// `out` is NULL, or aligned and valid for a write of a `T`.
-unsafe fn write_optional<T>(out: *mut T, value: T) {
-    if !out.is_null() {
-        // SAFETY: non-NULL, so aligned and writable by the caller's contract.
-        unsafe { out.write(value) };
-    }
-}
-
-/// A struct that begins with its own size (`slabcache_options_t`, `slabcache_stats_t`):
-/// `Ok` when `ptr` is non-NULL, aligned, and its `size` is this library's `size_of::<T>()`.
-/// Only the `size` field is read before that is known.
-///
-/// # Safety
-///
-/// `ptr` is NULL or points at an initialised `size_t` that begins a `T`, and at a whole
-/// readable `T` if that `size_t` is `size_of::<T>()`.
-unsafe fn check_size<T: Sized>(ptr: *const T) -> Result<(), c_int> {
-    check_out(ptr.cast_mut())?;
-    // SAFETY: non-NULL and aligned for `T`, whose first field is a `usize` at offset 0 (both
-    // structs are `repr(C)` and begin with `size`); the caller promises it initialised.
-    let size = unsafe { ptr.cast::<usize>().read() };
-    if size == size_of::<T>() {
-        Ok(())
-    } else {
-        Err(SLABCACHE_INVALID_ARGUMENT)
-    }
-}
-
-/// Reads an options struct once its size is checked.
-///
-/// # Safety
-///
-/// As [`check_size`].
-unsafe fn read_sized(opts: *const slabcache_options_t) -> Result<slabcache_options_t, c_int> {
-    // SAFETY: `check_size`'s contract is this function's.
-    unsafe { check_size(opts) }?;
-    // SAFETY: `check_size` saw a non-NULL, aligned pointer whose `size` says a whole struct
-    // is there; every bit pattern is a valid value of its fields.
-    Ok(unsafe { addr_of!(*opts).read() })
-}
-
-/// Values are copied by the engine into a `Vec`, then into the caller's buffer. Each thread
-/// keeps its `Vec` between calls, so a read of a value that fits allocates nothing; one grown
-/// past this many bytes by a large value is freed after the call instead of kept.
-const SCRATCH_KEEP_BYTES: usize = 64 << 10;
-
-thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `read` with this thread's scratch buffer, which it keeps for the next call unless a
-/// large value grew it. A panic in `read` leaves the buffer's `RefCell` unborrowed as it
-/// unwinds; a thread whose thread-locals are already gone (a call from a C thread's TLS
-/// destructor) reads into a fresh buffer.
-fn with_scratch<R>(read: impl Fn(&mut Vec<u8>) -> R) -> R {
-    SCRATCH
-        .try_with(|cell| {
-            let mut scratch = cell.borrow_mut();
-            let result = read(&mut scratch);
-            if scratch.capacity() > SCRATCH_KEEP_BYTES {
-                *scratch = Vec::new();
-            }
-            result
-        })
-        .unwrap_or_else(|_| read(&mut Vec::new()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::SCRATCH_KEEP_BYTES;
 
     fn new_cache(max_value_bytes: u32) -> *mut slabcache_t {
         let mut opts = std::mem::MaybeUninit::<slabcache_options_t>::uninit();

@@ -1,0 +1,149 @@
+//! The checks of the caller's arguments, made before anything is read or written through a
+//! pointer: handles, keys, values, out-parameters and the structs that begin with their size.
+
+use std::ffi::c_int;
+use std::mem::size_of;
+use std::ptr::addr_of;
+use std::slice;
+
+use slabcache::Cache;
+
+use crate::{
+    slabcache_options_t, slabcache_t, SLABCACHE_INVALID_ARGUMENT, SLABCACHE_KEY_TOO_LARGE,
+    SLABCACHE_MAX_KEY_LEN, SLABCACHE_VALUE_TOO_LARGE,
+};
+
+/// The cache behind a handle.
+///
+/// # Safety
+///
+/// `cache` is NULL or a live cache from `slabcache_new`, which stays live for `'a`.
+pub(crate) unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Cache, c_int> {
+    // SAFETY: a non-NULL `cache` is a live `Box` from `slabcache_new` (caller's contract),
+    // which only `slabcache_free` ends, never during another call.
+    unsafe { cache.as_ref() }.ok_or(SLABCACHE_INVALID_ARGUMENT)
+}
+
+/// The status for a key or value longer than the cache takes: `too_large`, unless no object
+/// can have that length (above `PTRDIFF_MAX`), a caller's bug such as a negative number
+/// converted to `size_t`, which is `SLABCACHE_INVALID_ARGUMENT`. Asked only once a length is
+/// known to be too long, so that it costs the hot path nothing.
+pub(crate) fn too_long(len: usize, too_large: c_int) -> c_int {
+    if len > isize::MAX as usize {
+        SLABCACHE_INVALID_ARGUMENT
+    } else {
+        too_large
+    }
+}
+
+/// A key must be non-NULL, 1 to `SLABCACHE_MAX_KEY_LEN` bytes long.
+pub(crate) fn check_key(key: *const u8, key_len: usize) -> Result<(), c_int> {
+    if key.is_null() || key_len == 0 {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    if key_len > SLABCACHE_MAX_KEY_LEN {
+        return Err(too_long(key_len, SLABCACHE_KEY_TOO_LARGE));
+    }
+    Ok(())
+}
+
+/// The caller's key, after the checks that make the slice valid to form.
+///
+/// # Safety
+///
+/// `key` is NULL or points at `key_len` readable bytes that nothing writes during `'a`.
+pub(crate) unsafe fn key_arg<'a>(key: *const u8, key_len: usize) -> Result<&'a [u8], c_int> {
+    check_key(key, key_len)?;
+    // SAFETY: non-NULL (u8 needs no alignment), at most SLABCACHE_MAX_KEY_LEN bytes (far below
+    // isize::MAX), readable and unchanging by the caller's contract.
+    Ok(unsafe { slice::from_raw_parts(key, key_len) })
+}
+
+/// The caller's value, after the checks that make the slice valid to form: its length is
+/// checked against the cache's limit before any of its bytes is looked at.
+///
+/// # Safety
+///
+/// `val` is NULL or points at `val_len` readable bytes that nothing writes during `'a`.
+pub(crate) unsafe fn value_arg<'a>(
+    cache: &Cache,
+    val: *const u8,
+    val_len: usize,
+) -> Result<&'a [u8], c_int> {
+    if val_len == 0 {
+        return Ok(&[]);
+    }
+    if val.is_null() {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    if val_len > cache.max_value_bytes() {
+        return Err(too_long(val_len, SLABCACHE_VALUE_TOO_LARGE));
+    }
+    // SAFETY: non-NULL, at most max_value_bytes (64 MiB at most) long, readable and unchanging
+    // by the caller's contract.
+    Ok(unsafe { slice::from_raw_parts(val, val_len) })
+}
+
+/// A required out-parameter must be non-NULL and aligned.
+pub(crate) fn check_out<T>(out: *mut T) -> Result<(), c_int> {
+    if out.is_null() || !out.is_aligned() {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    Ok(())
+}
+
+/// An optional out-parameter must be NULL or aligned.
+pub(crate) fn check_optional_out<T>(out: *mut T) -> Result<(), c_int> {
+    if out.is_null() {
+        Ok(())
+    } else {
+        check_out(out)
+    }
+}
+
+/// Writes `value` to an optional out-parameter, if there is one.
+///
+/// # Safety
+///
+/// `out` is NULL, or aligned and valid for a write of a `T`.
+pub(crate) unsafe fn write_optional<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: non-NULL, so aligned and writable by the caller's contract.
+        unsafe { out.write(value) };
+    }
+}
+
+/// A struct that begins with its own size (`slabcache_options_t`, `slabcache_stats_t`):
+/// `Ok` when `ptr` is non-NULL, aligned, and its `size` is this library's `size_of::<T>()`.
+/// Only the `size` field is read before that is known.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points at an initialised `size_t` that begins a `T`, and at a whole
+/// readable `T` if that `size_t` is `size_of::<T>()`.
+pub(crate) unsafe fn check_size<T: Sized>(ptr: *const T) -> Result<(), c_int> {
+    check_out(ptr.cast_mut())?;
+    // SAFETY: non-NULL and aligned for `T`, whose first field is a `usize` at offset 0 (both
+    // structs are `repr(C)` and begin with `size`); the caller promises it initialised.
+    let size = unsafe { ptr.cast::<usize>().read() };
+    if size == size_of::<T>() {
+        Ok(())
+    } else {
+        Err(SLABCACHE_INVALID_ARGUMENT)
+    }
+}
+
+/// Reads an options struct once its size is checked.
+///
+/// # Safety
+///
+/// As [`check_size`].
+pub(crate) unsafe fn read_sized(
+    opts: *const slabcache_options_t,
+) -> Result<slabcache_options_t, c_int> {
+    // SAFETY: `check_size`'s contract is this function's.
+    unsafe { check_size(opts) }?;
+    // SAFETY: `check_size` saw a non-NULL, aligned pointer whose `size` says a whole struct
+    // is there; every bit pattern is a valid value of its fields.
+    Ok(unsafe { addr_of!(*opts).read() })
+}
