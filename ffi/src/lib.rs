@@ -20,7 +20,7 @@ use std::ptr;
 use std::slice;
 use std::time::Duration;
 
-use slabcache::{Cache, Error, Version};
+use slabcache::{Cache, Error, Stats, Version};
 
 mod args;
 mod guard;
@@ -526,24 +526,40 @@ pub unsafe extern "C" fn slabcache_stats(
         // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
         // the struct when that size is this library's (this function's contract).
         unsafe { check_size(out) }?;
-        let stats = cache.stats();
+        // Destructured without `..`, and built field by field: a counter added to `Stats` or
+        // to this struct fails the build until both have it.
+        let Stats {
+            hits,
+            misses,
+            inserts,
+            updates,
+            removals,
+            evictions,
+            expirations,
+            cas_failures,
+            entries,
+            payload_bytes,
+            arena_bytes_used,
+            max_bytes,
+            fixed_overhead_bytes,
+        } = cache.stats();
         // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
         unsafe {
             out.write(slabcache_stats {
                 size: size_of::<slabcache_stats_t>(),
-                hits: stats.hits,
-                misses: stats.misses,
-                inserts: stats.inserts,
-                updates: stats.updates,
-                removals: stats.removals,
-                evictions: stats.evictions,
-                expirations: stats.expirations,
-                cas_failures: stats.cas_failures,
-                entries: stats.entries,
-                payload_bytes: stats.payload_bytes,
-                arena_bytes_used: stats.arena_bytes_used,
-                max_bytes: stats.max_bytes,
-                fixed_overhead_bytes: stats.fixed_overhead_bytes,
+                hits,
+                misses,
+                inserts,
+                updates,
+                removals,
+                evictions,
+                expirations,
+                cas_failures,
+                entries,
+                payload_bytes,
+                arena_bytes_used,
+                max_bytes,
+                fixed_overhead_bytes,
             })
         };
         Ok(())
