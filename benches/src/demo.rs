@@ -72,14 +72,19 @@ impl Default for DemoConfig {
 pub struct OpCounts {
     /// Every call into the cache API.
     pub calls: u64,
+    /// Reads made (`get_into`).
     pub reads: u64,
+    /// Reads that found the key.
     pub read_hits: u64,
+    /// Reads that found nothing.
     pub read_misses: u64,
     /// Inserts after a read miss.
     pub fills: u64,
+    /// Inserts not prompted by a miss.
     pub writes: u64,
     /// Fills and writes that carried a TTL.
     pub ttl_writes: u64,
+    /// Removals made.
     pub removes: u64,
     /// Counter increments that succeeded.
     pub increments: u64,
@@ -111,12 +116,17 @@ impl OpCounts {
 /// The outcome of a demo run.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
+    /// The settings the run used.
     pub config: DemoConfig,
+    /// Wall time of the run.
     pub elapsed: Duration,
+    /// What the worker threads did.
     pub ops: OpCounts,
+    /// The cache's own counters at the end.
     pub stats: Stats,
     /// Sum of the counters' final values, and how many counters were missing at the end.
     pub counter_sum: u64,
+    /// Counters absent from the cache at the end (evicted or expired).
     pub counters_missing: u64,
     /// The first unexpected error, if any.
     pub first_error: Option<String>,

@@ -39,13 +39,16 @@ pub const PAYLOAD_BYTES: f64 = (KEY_LEN + VALUE_LEN) as f64;
 /// One cache's measurement, as its child process reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Measurement {
+    /// The cache measured.
     pub peer: Peer,
     /// Entries inserted, and how many of them the cache held afterwards.
     pub inserted: u64,
+    /// Entries the cache held after the inserts.
     pub held: u64,
     /// The process's resident set, in bytes, before the cache was built and after it was
     /// filled.
     pub rss_before: u64,
+    /// The resident set after the cache was filled, in bytes.
     pub rss_after: u64,
 }
 
@@ -69,6 +72,7 @@ impl Measurement {
 /// The results of a `memory` run, slabcache first, then the peers in [`Peer::ALL`]'s order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
+    /// One measurement per cache.
     pub results: Vec<Measurement>,
 }
 

@@ -8,8 +8,11 @@
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
+/// Length of every benchmark key, in bytes.
 pub const KEY_LEN: usize = 16;
+/// Length of every benchmark value, in bytes.
 pub const VALUE_LEN: usize = 64;
+/// A benchmark key.
 pub type Key = [u8; KEY_LEN];
 
 /// Key number `id` as 16 bytes (its little-endian bytes, then a scrambled copy, so that no
@@ -35,6 +38,7 @@ pub trait Contender: Send + Sync {
     /// Looks `key` up; true on a hit. `scratch` is the calling thread's buffer, for caches
     /// that copy the value out.
     fn get(&self, key: &Key, scratch: &mut Vec<u8>) -> bool;
+    /// Stores `value` under `key`, evicting as the cache's policy decides.
     fn insert(&self, key: &Key, value: &[u8]);
     /// Runs maintenance the cache defers (applying buffered writes to its eviction policy), so
     /// that what it holds afterwards is its steady state. Caches that defer nothing need not.
@@ -42,12 +46,19 @@ pub trait Contender: Send + Sync {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The caches the benchmarks compare: slabcache and its peers.
 pub enum Peer {
+    /// slabcache itself.
     Slabcache,
+    /// moka's `sync::Cache`.
     Moka,
+    /// quick_cache's `sync::Cache`.
     QuickCache,
+    /// mini-moka's `sync::Cache`.
     MiniMoka,
+    /// stretto's `Cache`.
     Stretto,
+    /// An `lru::LruCache` behind a `Mutex`: the simplest thread-safe cache.
     LockedLru,
 }
 
@@ -62,6 +73,7 @@ impl Peer {
         Peer::LockedLru,
     ];
 
+    /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Peer::Slabcache => "slabcache",
@@ -73,6 +85,7 @@ impl Peer {
         }
     }
 
+    /// The peer called `name` ([`Peer::name`]), if any.
     pub fn from_name(name: &str) -> Option<Peer> {
         Peer::ALL.into_iter().find(|peer| peer.name() == name)
     }

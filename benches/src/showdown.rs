@@ -23,12 +23,15 @@ const TRACES: [(&str, Format, &[usize]); 3] = [
 /// Threads of the summary's throughput figures (the quick set measures 1 and 2).
 const SUMMARY_THREADS: usize = 2;
 
+/// What the showdown measures.
 pub struct Config {
     /// This executable, re-run as the memory measurement's child.
     pub exe: PathBuf,
     /// Where the shipped traces are.
     pub traces_dir: PathBuf,
+    /// The throughput part.
     pub throughput: throughput::Config,
+    /// Entries each cache is filled with in the memory part.
     pub memory_entries: u64,
 }
 
@@ -44,9 +47,13 @@ impl Config {
     }
 }
 
+/// The outcome of the showdown: its three parts.
 pub struct Report {
+    /// Throughput of every cache.
     pub throughput: throughput::Report,
+    /// Resident memory of every cache.
     pub memory: memory::Report,
+    /// Hit ratios over the shipped traces.
     pub hit_ratio: Vec<Measurement>,
 }
 

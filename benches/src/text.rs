@@ -30,13 +30,17 @@ pub fn xml_escape(text: &str) -> String {
 
 /// A chart panel's size in pixels.
 pub const PANEL_WIDTH: f64 = 420.0;
+/// A chart panel's height in pixels.
 pub const PANEL_HEIGHT: f64 = 300.0;
 /// The strip above the panels that holds the legend.
 pub const LEGEND_HEIGHT: f64 = 34.0;
 /// The plot area inside a panel: margins left (y labels), right, top (title), bottom.
 pub const LEFT: f64 = 52.0;
+/// The plot area's right margin.
 pub const RIGHT: f64 = 16.0;
+/// The plot area's top margin (room for the title).
 pub const TOP: f64 = 34.0;
+/// The plot area's bottom margin (room for the x labels).
 pub const BOTTOM: f64 = 44.0;
 
 /// The opening of an SVG document for `panels` panels, `per_row` to a row, under the legend

@@ -27,12 +27,15 @@ pub(super) const SEED: u64 = 0x7468_726f_7567_6870;
 pub enum Workload {
     /// Zipf, s = 0.99, over scrambled ids.
     Zipf,
+    /// Every key id equally likely.
     Uniform,
 }
 
 impl Workload {
+    /// Every workload, in report order.
     pub const ALL: [Workload; 2] = [Workload::Zipf, Workload::Uniform];
 
+    /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Workload::Zipf => "zipf",
@@ -40,6 +43,7 @@ impl Workload {
         }
     }
 
+    /// The workload called `name` ([`Workload::name`]), if any.
     pub fn from_name(name: &str) -> Option<Workload> {
         Workload::ALL.into_iter().find(|w| w.name() == name)
     }
@@ -59,8 +63,10 @@ pub enum Mix {
 }
 
 impl Mix {
+    /// Every mix, in report order.
     pub const ALL: [Mix; 4] = [Mix::Read, Mix::Read95, Mix::Half, Mix::Write];
 
+    /// The name used on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             Mix::Read => "read",
@@ -70,6 +76,7 @@ impl Mix {
         }
     }
 
+    /// The mix called `name` ([`Mix::name`]), if any.
     pub fn from_name(name: &str) -> Option<Mix> {
         Mix::ALL.into_iter().find(|m| m.name() == name)
     }
@@ -90,11 +97,14 @@ impl Mix {
 /// An operation whose latency is reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
+    /// `Contender::get`.
     Get,
+    /// `Contender::insert`.
     Insert,
 }
 
 impl Op {
+    /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
             Op::Get => "get",
@@ -106,8 +116,11 @@ impl Op {
 /// What a throughput run measures, and how long it takes.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The caches measured.
     pub peers: Vec<Peer>,
+    /// The key distributions.
     pub workloads: Vec<Workload>,
+    /// The get / insert mixes.
     pub mixes: Vec<Mix>,
     /// Thread counts, each at least 1.
     pub threads: Vec<usize>,

@@ -1,12 +1,13 @@
 //! Throughput and latency of slabcache and its peers under concurrent load, behind
 //! `slabcache-bench throughput`.
 //!
-//! Every cache holds 16-byte keys and 64-byte values ([`crate::peers::key`], [`crate::peers::value`]) drawn
-//! from a universe of key ids larger than the cache (by default a million ids for 100,000
-//! entries), so that the cache has to choose what to keep. Key popularity is either a Zipf law
-//! (s = 0.99, the skew of real cache traffic) or uniform. Under Zipf the ranks go through a
-//! fixed bijective scramble of the universe, so that the hot keys are scattered ids rather
-//! than neighbours, which could share cache lines or hash buckets by accident.
+//! Every cache holds 16-byte keys and 64-byte values ([`crate::peers::key`],
+//! [`crate::peers::value`]) drawn from a universe of key ids larger than the cache (by default
+//! a million ids for 100,000 entries), so that the cache has to choose what to keep. Key
+//! popularity is either a Zipf law (s = 0.99, the skew of real cache traffic) or uniform.
+//! Under Zipf the ranks go through a fixed bijective scramble of the universe, so that the hot
+//! keys are scattered ids rather than neighbours, which could share cache lines or hash
+//! buckets by accident.
 //!
 //! Each point (cache × workload × mix × threads) gets a fresh cache, prefilled with twice its
 //! capacity of inserts from the workload's own distribution so that it holds the popular keys

@@ -12,9 +12,13 @@ use crate::text::{
 /// One throughput measurement.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
+    /// The cache measured.
     pub cache: Peer,
+    /// How its keys were chosen.
     pub workload: Workload,
+    /// Its get / insert mix.
     pub mix: Mix,
+    /// Threads running the mix at once.
     pub threads: usize,
     /// Operations of all threads together, in millions per second (median of the runs).
     pub mops: f64,
@@ -24,16 +28,22 @@ pub struct Point {
 /// included).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Latency {
+    /// The cache measured.
     pub cache: Peer,
+    /// The operation timed.
     pub op: Op,
+    /// Median latency.
     pub p50_ns: u64,
+    /// 99th percentile.
     pub p99_ns: u64,
+    /// 99.9th percentile.
     pub p999_ns: u64,
 }
 
 /// The outcome of [`run`].
 #[derive(Debug, Clone)]
 pub struct Report {
+    /// The settings the run used.
     pub config: Config,
     /// In the order measured: workload, mix, thread count, cache.
     pub results: Vec<Point>,

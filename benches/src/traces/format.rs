@@ -81,8 +81,11 @@ pub enum Location {
 /// A trace that could not be read: the file, where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceError {
+    /// The trace's path, as given.
     pub file: String,
+    /// Where in the file the problem is.
     pub location: Location,
+    /// What is wrong there.
     pub message: String,
 }
 

@@ -31,9 +31,11 @@ use replay::PolicyKind;
 /// What `slabcache-bench traces` replays.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// How the files are written.
     pub format: Format,
     /// Cache sizes in entries, each at least 1.
     pub capacities: Vec<usize>,
+    /// The trace files to replay.
     pub files: Vec<PathBuf>,
 }
 
@@ -66,6 +68,7 @@ impl Trace {
         Ok(Trace::new(name, keys))
     }
 
+    /// The trace's name in reports and errors.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -86,9 +89,13 @@ impl Trace {
 pub struct Measurement {
     /// The trace's file name.
     pub trace: String,
+    /// The cache size, in entries.
     pub capacity: usize,
+    /// The policy replayed.
     pub policy: PolicyKind,
+    /// Requests that hit.
     pub hits: u64,
+    /// Requests replayed.
     pub requests: u64,
 }
 
@@ -124,15 +131,22 @@ pub enum Error {
     Trace(TraceError),
     /// slabcache refused the configuration for a capacity.
     Engine {
+        /// The trace's file name.
         trace: String,
+        /// The capacity slabcache was asked to build for.
         capacity: usize,
+        /// What slabcache said.
         error: slabcache::Error,
     },
     /// A cache held more keys than its capacity after a request: a broken bound.
     OverCapacity {
+        /// The trace's file name.
         trace: String,
+        /// The policy that overflowed.
         policy: PolicyKind,
+        /// Its capacity, in entries.
         capacity: usize,
+        /// Entries it held.
         entries: u64,
         /// The request after which it did, counted from 0.
         request: usize,

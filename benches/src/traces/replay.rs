@@ -40,10 +40,15 @@ pub trait Policy {
 /// The policies `traces` compares, in the order reports show them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PolicyKind {
+    /// slabcache, built for the capacity.
     Slabcache,
+    /// moka.
     Moka,
+    /// quick_cache.
     QuickCache,
+    /// An exact LRU: the baseline every policy should beat.
     Lru,
+    /// Belady's OPT: the optimum, which knows every future request.
     Opt,
 }
 
