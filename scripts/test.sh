@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Runs every test the project has, installing what it needs first.
 #
-#   bash scripts/test.sh
+#   bash scripts/test.sh            every test: what CI runs (about 20 minutes on 2 cores)
+#   bash scripts/test.sh --quick    the contributor's loop: the workspace's tests in a debug
+#                                   build and the C tests; no release pass, no loom, Miri,
+#                                   fuzzing or stress (a few minutes)
 #
 # Needs a Rust toolchain (rustup) and a C compiler (scripts/ffi-test.sh installs the rest of
-# the C tools when it runs as root with apt-get); once the Python binding lands, Python 3
-# with pip. Runs from the repository root whatever the current directory. The last line
+# the C tools when it runs as root with apt-get). Runs from the repository root whatever the
+# current directory. The last line
 # printed adds up every runner's results ("tests: N passed, N failed"), which CI reads.
 #
 # Every section runs even when an earlier one failed (and cargo runs every test binary, not
 # just those before the first failure), so one run reports every failure; the exit status
 # is non-zero if anything failed.
 #
-# After the tests come the machine checks of the concurrency (see "Verification" in the
-# README): the loom models, the core's tests under Miri, each fuzz target for a bounded time,
+# After the tests come the machine checks of the concurrency (see docs/verification.md):
+# the loom models, the core's tests under Miri, each fuzz target for a bounded time,
 # and the history-checking stress test, plain and under sanitizers. They install what they
 # need (nightly components, cargo-fuzz) and take about 20 minutes on 2 cores.
 #
@@ -27,6 +30,18 @@
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+case "${1:-}" in
+    "") ;;
+    --quick)
+        SLABCACHE_SKIP_RELEASE_TESTS=1
+        SLABCACHE_SKIP_VERIFICATION=1
+        ;;
+    *)
+        echo "usage: bash scripts/test.sh [--quick]" >&2
+        exit 2
+        ;;
+esac
 
 status=0
 # Every test runner's output also goes to this log, so the totals can be added up at the end.
@@ -59,9 +74,6 @@ fi
 # C and C++: libslabcache and include/slabcache.h, under sanitizers and valgrind. It installs
 # the C tools it needs (gcc, g++, make, pkg-config, valgrind) where it may.
 logged bash scripts/ffi-test.sh || status=1
-
-# Python tests (`import slabcache`): added with the Python binding, through `logged` so that
-# the totals below count them.
 
 # ---------------------------------------------------------------------------------------
 if [ "${SLABCACHE_SKIP_VERIFICATION:-0}" != "1" ]; then
