@@ -503,6 +503,19 @@ pub unsafe extern "C" fn slabcache_clear(cache: *const slabcache_t) {
     })
 }
 
+/// `Stats` as the C struct. The one list of fields both destructures `Stats` (without `..`)
+/// and builds `slabcache_stats`, so a counter added to either fails the build until both
+/// have it.
+macro_rules! c_stats {
+    ($stats:expr, { $($field:ident),* $(,)? }) => {{
+        let Stats { $($field),* } = $stats;
+        slabcache_stats {
+            size: size_of::<slabcache_stats_t>(),
+            $($field),*
+        }
+    }};
+}
+
 /// Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
 /// `sizeof(slabcache_stats_t)` first. Each counter is exact; under concurrent traffic they
 /// are not all read at the same instant.
@@ -526,9 +539,7 @@ pub unsafe extern "C" fn slabcache_stats(
         // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
         // the struct when that size is this library's (this function's contract).
         unsafe { check_size(out) }?;
-        // Destructured without `..`, and built field by field: a counter added to `Stats` or
-        // to this struct fails the build until both have it.
-        let Stats {
+        let stats = c_stats!(cache.stats(), {
             hits,
             misses,
             inserts,
@@ -542,26 +553,9 @@ pub unsafe extern "C" fn slabcache_stats(
             arena_bytes_used,
             max_bytes,
             fixed_overhead_bytes,
-        } = cache.stats();
+        });
         // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
-        unsafe {
-            out.write(slabcache_stats {
-                size: size_of::<slabcache_stats_t>(),
-                hits,
-                misses,
-                inserts,
-                updates,
-                removals,
-                evictions,
-                expirations,
-                cas_failures,
-                entries,
-                payload_bytes,
-                arena_bytes_used,
-                max_bytes,
-                fixed_overhead_bytes,
-            })
-        };
+        unsafe { out.write(stats) };
         Ok(())
     })
 }
