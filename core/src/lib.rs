@@ -25,6 +25,11 @@
 //! the invariants and the lock order) is described once, in `docs/design.md` in the
 //! repository; each module's doc says what it owns and links there for the rest.
 
+// The README's Rust example runs with the doc tests, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
+
 mod arena;
 mod cache;
 mod chunk;
