@@ -1,6 +1,7 @@
 //! The public API, call by call: results, errors, TTL rules, versions, stats, iteration and
 //! configuration checks. Single-threaded; time moves only through a `ManualClock`.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

@@ -66,6 +66,7 @@
 //!   `len` and `stats` agree with that (`len` and `stats` also count the expired entries not
 //!   reclaimed yet, which are resident); the arena and entry limits hold.
 
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::collections::{HashMap, HashSet};
