@@ -7,7 +7,7 @@ use std::time::Duration;
 use slabcache::{Cache, Error, ManualClock, Version, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 
 use crate::common::{
-    miri_or, padded_key, pattern_value, small_builder, within, Rng, HANG_LIMIT, SMALL_MAX_BYTES,
+    hang_limited, miri_or, padded_key, pattern_value, small_builder, Rng, SMALL_MAX_BYTES,
     SMALL_MAX_VALUE, SMALL_PAGE,
 };
 use crate::{assert_holds, key, NS};
@@ -158,35 +158,32 @@ fn page_size_is_the_next_power_of_two_above_max_entry() {
     assert!(small_builder(&clock).max_bytes(SMALL_PAGE).build().is_ok());
 }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "2,000 inserts of every size over 4 pages, moving pages between classes: many minutes under Miri"
-)]
-fn usable_arena_is_rounded_down_to_whole_pages() {
-    within(HANG_LIMIT, usable_arena_is_rounded_down_to_whole_pages_body);
-}
-
-fn usable_arena_is_rounded_down_to_whole_pages_body() {
-    let clock = Arc::new(ManualClock::new());
-    let max_bytes = 4 * SMALL_PAGE + SMALL_PAGE / 2;
-    let cache = small_builder(&clock).max_bytes(max_bytes).build().unwrap();
-    for i in 0..2000 {
-        let k = key(i);
-        cache
-            .insert(&k, &pattern_value(&k, 1 + i * 37 % SMALL_MAX_VALUE))
-            .unwrap();
-        let s = cache.stats();
-        assert!(
-            s.arena_bytes_used <= 4 * SMALL_PAGE,
-            "{} > 4 pages",
-            s.arena_bytes_used
-        );
-        assert_eq!(
-            s.arena_bytes_used % SMALL_PAGE,
-            0,
-            "arena use is counted in whole pages"
-        );
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "2,000 inserts of every size over 4 pages, moving pages between classes: many minutes under Miri"
+    )]
+    fn usable_arena_is_rounded_down_to_whole_pages() {
+        let clock = Arc::new(ManualClock::new());
+        let max_bytes = 4 * SMALL_PAGE + SMALL_PAGE / 2;
+        let cache = small_builder(&clock).max_bytes(max_bytes).build().unwrap();
+        for i in 0..2000 {
+            let k = key(i);
+            cache
+                .insert(&k, &pattern_value(&k, 1 + i * 37 % SMALL_MAX_VALUE))
+                .unwrap();
+            let s = cache.stats();
+            assert!(
+                s.arena_bytes_used <= 4 * SMALL_PAGE,
+                "{} > 4 pages",
+                s.arena_bytes_used
+            );
+            assert_eq!(
+                s.arena_bytes_used % SMALL_PAGE,
+                0,
+                "arena use is counted in whole pages"
+            );
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use slabcache::{ManualClock, Version, MAX_KEY_LEN};
 
 use crate::common::{
-    miri_or, padded_key, pattern_value, small_builder, small_cache, within, Rng, HANG_LIMIT,
+    hang_limited, miri_or, padded_key, pattern_value, small_builder, small_cache, Rng,
     SMALL_MAX_VALUE, SMALL_PAGE,
 };
 use crate::{assert_absent, assert_holds, describe, key, SEC};
@@ -128,9 +128,8 @@ fn len_and_contains_follow_writes() {
     }
 }
 
-#[test]
-fn max_entries_bounds_len_after_every_write() {
-    within(HANG_LIMIT, || {
+hang_limited! {
+    fn max_entries_bounds_len_after_every_write() {
         // Under Miri fewer writes, of values in fewer size classes than the cache has pages
         // (moving a page costs seconds there), against a lower bound.
         let (max_entries, writes, longest) =
@@ -161,12 +160,11 @@ fn max_entries_bounds_len_after_every_write() {
             assert!(cache.stats().entries <= max_entries as u64);
         }
         assert!(cache.stats().evictions > 0);
-    });
+    }
 }
 
-#[test]
-fn max_entries_one_keeps_only_the_latest_entry() {
-    within(HANG_LIMIT, || {
+hang_limited! {
+    fn max_entries_one_keeps_only_the_latest_entry() {
         let clock = Arc::new(ManualClock::new());
         let cache = small_builder(&clock).max_entries(1).build().unwrap();
         for i in 0..50 {
@@ -176,32 +174,29 @@ fn max_entries_one_keeps_only_the_latest_entry() {
             assert_holds(&cache, &key(i), b"only", v);
         }
         assert_eq!(cache.stats().evictions, 49);
-    });
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "hashes and compares a 65,535-byte key six times, ~10 s each under Miri"
-)]
-fn one_page_cache_holds_a_maximal_entry() {
-    within(HANG_LIMIT, one_page_cache_holds_a_maximal_entry_body);
-}
-
-fn one_page_cache_holds_a_maximal_entry_body() {
-    let clock = Arc::new(ManualClock::new());
-    let cache = small_builder(&clock).max_bytes(SMALL_PAGE).build().unwrap();
-    // First some small entries, so the only page may belong to a small size class.
-    for i in 0..100 {
-        cache.insert(&key(i), b"small").unwrap();
     }
-    let max_key = padded_key("max:", MAX_KEY_LEN);
-    let max_val = pattern_value(&max_key, SMALL_MAX_VALUE);
-    let v = cache.insert(&max_key, &max_val).unwrap();
-    assert_holds(&cache, &max_key, &max_val, v);
-    assert!(cache.stats().arena_bytes_used <= SMALL_PAGE);
-    // And back to small entries.
-    let v2 = cache.insert(b"tiny", b"t").unwrap();
-    assert_holds(&cache, b"tiny", b"t", v2);
-    assert!(cache.stats().arena_bytes_used <= SMALL_PAGE);
+}
+
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "hashes and compares a 65,535-byte key six times, ~10 s each under Miri"
+    )]
+    fn one_page_cache_holds_a_maximal_entry() {
+        let clock = Arc::new(ManualClock::new());
+        let cache = small_builder(&clock).max_bytes(SMALL_PAGE).build().unwrap();
+        // First some small entries, so the only page may belong to a small size class.
+        for i in 0..100 {
+            cache.insert(&key(i), b"small").unwrap();
+        }
+        let max_key = padded_key("max:", MAX_KEY_LEN);
+        let max_val = pattern_value(&max_key, SMALL_MAX_VALUE);
+        let v = cache.insert(&max_key, &max_val).unwrap();
+        assert_holds(&cache, &max_key, &max_val, v);
+        assert!(cache.stats().arena_bytes_used <= SMALL_PAGE);
+        // And back to small entries.
+        let v2 = cache.insert(b"tiny", b"t").unwrap();
+        assert_holds(&cache, b"tiny", b"t", v2);
+        assert!(cache.stats().arena_bytes_used <= SMALL_PAGE);
+    }
 }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use slabcache::{Cache, Error, ManualClock, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 
 use crate::common::{
-    miri_or, padded_key, pattern_value, small_builder, small_cache, within, HANG_LIMIT,
-    SMALL_MAX_VALUE, SMALL_PAGE,
+    hang_limited, miri_or, padded_key, pattern_value, small_builder, small_cache, SMALL_MAX_VALUE,
+    SMALL_PAGE,
 };
 use crate::{assert_absent, assert_holds, describe, iter_has, SEC};
 
@@ -231,74 +231,71 @@ fn default_max_value_bytes_is_one_mib() {
     assert!(cache.stats().arena_bytes_used <= 8 << 20);
 }
 
-/// Value lengths at and around every plausible size-class boundary round-trip exactly: every
-/// length up to 2 KiB, then ±8 bytes around a geometric series of ratio 1.25 up to the maximum.
-/// Under Miri, every length up to 16 (each tail length of a word, twice over), then the series
-/// itself.
-#[test]
-fn every_value_length_round_trips() {
-    within(HANG_LIMIT, every_value_length_round_trips_body);
-}
+hang_limited! {
+    /// Value lengths at and around every plausible size-class boundary round-trip exactly: every
+    /// length up to 2 KiB, then ±8 bytes around a geometric series of ratio 1.25 up to the maximum.
+    /// Under Miri, every length up to 16 (each tail length of a word, twice over), then the series
+    /// itself.
+    fn every_value_length_round_trips() {
+        let clock = Arc::new(ManualClock::new());
+        let max_bytes = miri_or(64, 256) as u64 * SMALL_PAGE;
+        let cache = small_builder(&clock).max_bytes(max_bytes).build().unwrap();
 
-fn every_value_length_round_trips_body() {
-    let clock = Arc::new(ManualClock::new());
-    let max_bytes = miri_or(64, 256) as u64 * SMALL_PAGE;
-    let cache = small_builder(&clock).max_bytes(max_bytes).build().unwrap();
+        let (every_up_to, around) = (miri_or(16, 2048), miri_or(0, 8));
+        let mut lengths: Vec<usize> = (0..=every_up_to).collect();
+        let mut g = every_up_to as f64;
+        while g <= SMALL_MAX_VALUE as f64 {
+            let c = g.round() as usize;
+            lengths.extend(c.saturating_sub(around)..=(c + around).min(SMALL_MAX_VALUE));
+            g *= 1.25;
+        }
+        lengths.extend(SMALL_MAX_VALUE - around..=SMALL_MAX_VALUE);
+        lengths.sort_unstable();
+        lengths.dedup();
 
-    let (every_up_to, around) = (miri_or(16, 2048), miri_or(0, 8));
-    let mut lengths: Vec<usize> = (0..=every_up_to).collect();
-    let mut g = every_up_to as f64;
-    while g <= SMALL_MAX_VALUE as f64 {
-        let c = g.round() as usize;
-        lengths.extend(c.saturating_sub(around)..=(c + around).min(SMALL_MAX_VALUE));
-        g *= 1.25;
+        let mut written = Vec::with_capacity(lengths.len());
+        for (i, &len) in lengths.iter().enumerate() {
+            let prefix = format!("{i}:");
+            let key_len = match i % 97 {
+                0 => 4096,
+                1 => 700,
+                _ => prefix.len() + (i * 7) % 61,
+            };
+            let k = padded_key(&prefix, key_len);
+            let value = pattern_value(&k, len);
+            let v = cache.insert(&k, &value).unwrap();
+            let got = cache.get_versioned(&k);
+            assert!(
+                got == Some((value, v)),
+                "value of {len} bytes (key of {key_len} bytes) did not round-trip: {}",
+                describe(got.as_ref().map(|g| &g.0[..]))
+            );
+            written.push((k, len, v));
+        }
+        // Nothing was under memory pressure (about 8 MiB of payload in 64 MiB; under Miri, about
+        // 15 KB in 8 MiB, a page for each size class): all still there.
+        for (k, len, v) in &written {
+            let (got, gv) = cache
+                .get_versioned(k)
+                .unwrap_or_else(|| panic!("{len}-byte value lost"));
+            assert!(got == pattern_value(k, *len), "{len}-byte value corrupted");
+            assert_eq!(gv, *v);
+        }
+        // Very short keys too.
+        for (i, k) in [&b"a"[..], b"bc", b"def"].iter().enumerate() {
+            let value = pattern_value(k, 100 * i);
+            let v = cache.insert(k, &value).unwrap();
+            assert_holds(&cache, k, &value, v);
+        }
+        assert_eq!(cache.len(), written.len() + 3);
+        let s = cache.stats();
+        let payload: usize = written
+            .iter()
+            .map(|(k, len, _)| k.len() + len)
+            .sum::<usize>()
+            + 6
+            + 300;
+        assert_eq!(s.payload_bytes, payload as u64);
+        assert!(s.arena_bytes_used <= max_bytes);
     }
-    lengths.extend(SMALL_MAX_VALUE - around..=SMALL_MAX_VALUE);
-    lengths.sort_unstable();
-    lengths.dedup();
-
-    let mut written = Vec::with_capacity(lengths.len());
-    for (i, &len) in lengths.iter().enumerate() {
-        let prefix = format!("{i}:");
-        let key_len = match i % 97 {
-            0 => 4096,
-            1 => 700,
-            _ => prefix.len() + (i * 7) % 61,
-        };
-        let k = padded_key(&prefix, key_len);
-        let value = pattern_value(&k, len);
-        let v = cache.insert(&k, &value).unwrap();
-        let got = cache.get_versioned(&k);
-        assert!(
-            got == Some((value, v)),
-            "value of {len} bytes (key of {key_len} bytes) did not round-trip: {}",
-            describe(got.as_ref().map(|g| &g.0[..]))
-        );
-        written.push((k, len, v));
-    }
-    // Nothing was under memory pressure (about 8 MiB of payload in 64 MiB; under Miri, about
-    // 15 KB in 8 MiB, a page for each size class): all still there.
-    for (k, len, v) in &written {
-        let (got, gv) = cache
-            .get_versioned(k)
-            .unwrap_or_else(|| panic!("{len}-byte value lost"));
-        assert!(got == pattern_value(k, *len), "{len}-byte value corrupted");
-        assert_eq!(gv, *v);
-    }
-    // Very short keys too.
-    for (i, k) in [&b"a"[..], b"bc", b"def"].iter().enumerate() {
-        let value = pattern_value(k, 100 * i);
-        let v = cache.insert(k, &value).unwrap();
-        assert_holds(&cache, k, &value, v);
-    }
-    assert_eq!(cache.len(), written.len() + 3);
-    let s = cache.stats();
-    let payload: usize = written
-        .iter()
-        .map(|(k, len, _)| k.len() + len)
-        .sum::<usize>()
-        + 6
-        + 300;
-    assert_eq!(s.payload_bytes, payload as u64);
-    assert!(s.arena_bytes_used <= max_bytes);
 }

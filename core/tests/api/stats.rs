@@ -3,7 +3,7 @@
 use slabcache::{Error, Stats};
 
 use crate::common::{
-    pattern_value, small_cache, within, Rng, HANG_LIMIT, SMALL_MAX_BYTES, SMALL_MAX_VALUE,
+    hang_limited, pattern_value, small_cache, Rng, SMALL_MAX_BYTES, SMALL_MAX_VALUE,
 };
 use crate::{assert_holds, key, SEC};
 
@@ -185,130 +185,119 @@ fn stats_entries_and_payload_track_resident_data() {
     check(0, 0);
 }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "writes 3x the budget in sizes that move pages between classes: many minutes under Miri"
-)]
-fn stats_count_evictions_after_overfilling() {
-    within(HANG_LIMIT, stats_count_evictions_after_overfilling_body);
-}
-
-fn stats_count_evictions_after_overfilling_body() {
-    let (cache, _clock) = small_cache();
-    let mut rng = Rng::new(1);
-    let mut written = 0u64;
-    let mut i = 0;
-    while written < 3 * SMALL_MAX_BYTES {
-        let k = key(i);
-        let len = rng.range(1, 8192);
-        cache.insert(&k, &pattern_value(&k, len)).unwrap();
-        written += (k.len() + len) as u64;
-        i += 1;
-        let s = cache.stats();
-        assert!(s.arena_bytes_used <= SMALL_MAX_BYTES);
-        assert!(s.payload_bytes <= s.arena_bytes_used);
-    }
-    let s = cache.stats();
-    assert!(
-        s.evictions > 0,
-        "3x the budget written but no eviction counted"
-    );
-    assert_eq!(s.inserts, i as u64);
-    assert_eq!(
-        s.entries,
-        s.inserts - s.evictions,
-        "entries = inserts - evictions here"
-    );
-    assert_eq!(s.entries, cache.len() as u64);
-    assert_eq!(s.removals, 0, "evictions are not removals");
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "fills the cache, then reads every entry back 12 times: many minutes under Miri"
-)]
-fn updates_of_a_full_cache_evict_nothing() {
-    within(HANG_LIMIT, updates_of_a_full_cache_evict_nothing_body);
-}
-
-/// An update whose value stays in the entry's size class rewrites the entry's chunk, so it
-/// needs no free chunk: in a full arena it must not evict another entry to make room.
-fn updates_of_a_full_cache_evict_nothing_body() {
-    let (cache, _clock) = small_cache();
-    let value_len = 100;
-    let mut i = 0;
-    while cache.stats().evictions == 0 {
-        let k = key(i);
-        cache.insert(&k, &pattern_value(&k, value_len)).unwrap();
-        i += 1;
-    }
-    let resident: Vec<Vec<u8>> = (0..i).map(key).filter(|k| cache.contains(k)).collect();
-    let before = cache.stats();
-    for round in 1..=3u8 {
-        for k in &resident {
-            let mut value = pattern_value(k, value_len - usize::from(round));
-            value[0] = round;
-            let version = cache.insert(k, &value).unwrap();
-            assert_holds(&cache, k, &value, version);
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "writes 3x the budget in sizes that move pages between classes: many minutes under Miri"
+    )]
+    fn stats_count_evictions_after_overfilling() {
+        let (cache, _clock) = small_cache();
+        let mut rng = Rng::new(1);
+        let mut written = 0u64;
+        let mut i = 0;
+        while written < 3 * SMALL_MAX_BYTES {
+            let k = key(i);
+            let len = rng.range(1, 8192);
+            cache.insert(&k, &pattern_value(&k, len)).unwrap();
+            written += (k.len() + len) as u64;
+            i += 1;
+            let s = cache.stats();
+            assert!(s.arena_bytes_used <= SMALL_MAX_BYTES);
+            assert!(s.payload_bytes <= s.arena_bytes_used);
         }
+        let s = cache.stats();
+        assert!(
+            s.evictions > 0,
+            "3x the budget written but no eviction counted"
+        );
+        assert_eq!(s.inserts, i as u64);
+        assert_eq!(
+            s.entries,
+            s.inserts - s.evictions,
+            "entries = inserts - evictions here"
+        );
+        assert_eq!(s.entries, cache.len() as u64);
+        assert_eq!(s.removals, 0, "evictions are not removals");
     }
-    let after = cache.stats();
-    assert_eq!(
-        after.evictions, before.evictions,
-        "an update evicted an entry"
-    );
-    assert_eq!(after.updates - before.updates, 3 * resident.len() as u64);
-    assert_eq!(after.entries, before.entries);
-    assert_eq!(
-        after.payload_bytes,
-        before.payload_bytes - 3 * resident.len() as u64,
-        "each round shortened every value by one byte"
-    );
-    assert!(resident.iter().all(|k| cache.contains(k)));
 }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "writes 2,000 entries then 3x the budget: many minutes under Miri, ~20 ms an insert"
-)]
-fn stats_count_expirations_reclaimed_under_pressure() {
-    within(
-        HANG_LIMIT,
-        stats_count_expirations_reclaimed_under_pressure_body,
-    );
+hang_limited! {
+    /// An update whose value stays in the entry's size class rewrites the entry's chunk, so it
+    /// needs no free chunk: in a full arena it must not evict another entry to make room.
+    #[cfg_attr(
+        miri,
+        ignore = "fills the cache, then reads every entry back 12 times: many minutes under Miri"
+    )]
+    fn updates_of_a_full_cache_evict_nothing() {
+        let (cache, _clock) = small_cache();
+        let value_len = 100;
+        let mut i = 0;
+        while cache.stats().evictions == 0 {
+            let k = key(i);
+            cache.insert(&k, &pattern_value(&k, value_len)).unwrap();
+            i += 1;
+        }
+        let resident: Vec<Vec<u8>> = (0..i).map(key).filter(|k| cache.contains(k)).collect();
+        let before = cache.stats();
+        for round in 1..=3u8 {
+            for k in &resident {
+                let mut value = pattern_value(k, value_len - usize::from(round));
+                value[0] = round;
+                let version = cache.insert(k, &value).unwrap();
+                assert_holds(&cache, k, &value, version);
+            }
+        }
+        let after = cache.stats();
+        assert_eq!(
+            after.evictions, before.evictions,
+            "an update evicted an entry"
+        );
+        assert_eq!(after.updates - before.updates, 3 * resident.len() as u64);
+        assert_eq!(after.entries, before.entries);
+        assert_eq!(
+            after.payload_bytes,
+            before.payload_bytes - 3 * resident.len() as u64,
+            "each round shortened every value by one byte"
+        );
+        assert!(resident.iter().all(|k| cache.contains(k)));
+    }
 }
 
-fn stats_count_expirations_reclaimed_under_pressure_body() {
-    let (cache, clock) = small_cache();
-    let ttl = Some(SEC);
-    let mut old = Vec::new();
-    for i in 0..2000 {
-        let k = format!("ttl:{i}").into_bytes();
-        old.push((
-            cache
-                .insert_with_ttl(&k, &pattern_value(&k, 1000), ttl)
-                .unwrap(),
-            k,
-        ));
-    }
-    clock.advance(2 * SEC);
-    // Fill three budgets' worth of same-size values: the expired entries' memory must be reused.
-    for i in 0..3 * SMALL_MAX_BYTES as usize / 1000 {
-        let k = key(i);
-        cache.insert(&k, &pattern_value(&k, 1000)).unwrap();
-    }
-    let s = cache.stats();
-    assert!(
-        s.expirations > 0,
-        "expired entries were reclaimed but none counted: {s:?}"
-    );
-    assert!(s.expirations <= 2000);
-    assert!(s.arena_bytes_used <= SMALL_MAX_BYTES);
-    for (v, k) in &old {
-        assert!(!cache.contains(k));
-        assert!(cache.insert(k, b"again").unwrap() > *v);
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "writes 2,000 entries then 3x the budget: many minutes under Miri, ~20 ms an insert"
+    )]
+    fn stats_count_expirations_reclaimed_under_pressure() {
+        let (cache, clock) = small_cache();
+        let ttl = Some(SEC);
+        let mut old = Vec::new();
+        for i in 0..2000 {
+            let k = format!("ttl:{i}").into_bytes();
+            old.push((
+                cache
+                    .insert_with_ttl(&k, &pattern_value(&k, 1000), ttl)
+                    .unwrap(),
+                k,
+            ));
+        }
+        clock.advance(2 * SEC);
+        // Fill three budgets' worth of same-size values: the expired entries' memory must be
+        // reused.
+        for i in 0..3 * SMALL_MAX_BYTES as usize / 1000 {
+            let k = key(i);
+            cache.insert(&k, &pattern_value(&k, 1000)).unwrap();
+        }
+        let s = cache.stats();
+        assert!(
+            s.expirations > 0,
+            "expired entries were reclaimed but none counted: {s:?}"
+        );
+        assert!(s.expirations <= 2000);
+        assert!(s.arena_bytes_used <= SMALL_MAX_BYTES);
+        for (v, k) in &old {
+            assert!(!cache.contains(k));
+            assert!(cache.insert(k, b"again").unwrap() > *v);
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use slabcache::{Cache, ManualClock, Version};
 
 use crate::common::{
-    miri_or, pattern_value, small_builder, small_cache, within, HANG_LIMIT, SMALL_MAX_BYTES,
+    hang_limited, miri_or, pattern_value, small_builder, small_cache, SMALL_MAX_BYTES,
     SMALL_MAX_VALUE,
 };
 use crate::{assert_absent, assert_holds, iter_has, key, SEC};
@@ -74,11 +74,6 @@ fn versions_increase_across_expiry() {
     assert_holds(&cache, b"k", b"c", v3);
 }
 
-#[test]
-fn versions_increase_across_eviction() {
-    within(HANG_LIMIT, versions_increase_across_eviction_body);
-}
-
 /// Checks, once `victim` (first written at `before`) has been evicted from `cache`, that
 /// eviction was counted and that writing the key again gives a higher version.
 fn check_reinsert_after_eviction(cache: &Cache, before: Version) {
@@ -92,58 +87,60 @@ fn check_reinsert_after_eviction(cache: &Cache, before: Version) {
     );
 }
 
-fn versions_increase_across_eviction_body() {
-    // Eviction forced by the entry bound (of 8 under Miri, where an insert at the bound takes
-    // a fifth of a second: the victim goes within about 90 inserts there, not 370).
-    let clock = Arc::new(ManualClock::new());
-    let max_entries = miri_or(8, 32);
-    let cache = small_builder(&clock)
-        .max_entries(max_entries as u64)
-        .build()
-        .unwrap();
-    let v1 = cache
-        .insert(b"victim", &pattern_value(b"victim", 100))
-        .unwrap();
-    let mut evicted = false;
-    for i in 0..max_entries * 64 {
-        let k = key(i);
-        cache.insert(&k, &pattern_value(&k, 100)).unwrap();
-        assert!(cache.len() <= max_entries);
-        if i % 8 == 7 && !iter_has(&cache, b"victim") {
-            evicted = true;
-            break;
+hang_limited! {
+    fn versions_increase_across_eviction() {
+        // Eviction forced by the entry bound (of 8 under Miri, where an insert at the bound takes
+        // a fifth of a second: the victim goes within about 90 inserts there, not 370).
+        let clock = Arc::new(ManualClock::new());
+        let max_entries = miri_or(8, 32);
+        let cache = small_builder(&clock)
+            .max_entries(max_entries as u64)
+            .build()
+            .unwrap();
+        let v1 = cache
+            .insert(b"victim", &pattern_value(b"victim", 100))
+            .unwrap();
+        let mut evicted = false;
+        for i in 0..max_entries * 64 {
+            let k = key(i);
+            cache.insert(&k, &pattern_value(&k, 100)).unwrap();
+            assert!(cache.len() <= max_entries);
+            if i % 8 == 7 && !iter_has(&cache, b"victim") {
+                evicted = true;
+                break;
+            }
         }
-    }
-    assert!(
-        evicted,
-        "an untouched entry survived {} inserts into a {max_entries}-entry cache",
-        max_entries * 64
-    );
-    check_reinsert_after_eviction(&cache, v1);
+        assert!(
+            evicted,
+            "an untouched entry survived {} inserts into a {max_entries}-entry cache",
+            max_entries * 64
+        );
+        check_reinsert_after_eviction(&cache, v1);
 
-    // Eviction forced by memory: three budgets' worth of same-size values. Miri copies values
-    // in at about 8 KB a second, so there: one page of 128 KiB and 12 values of 16 KiB, one
-    // and a half budgets (the page holds 7; the first eviction already takes the victim).
-    let (budget, len, writes) = if cfg!(miri) {
-        (128 << 10, 16 << 10, 12)
-    } else {
-        (SMALL_MAX_BYTES, 1000, 3 * SMALL_MAX_BYTES as usize / 1000)
-    };
-    let cache = small_builder(&clock)
-        .max_bytes(budget)
-        .max_value_bytes(SMALL_MAX_VALUE.max(len))
-        .build()
-        .unwrap();
-    let v1 = cache
-        .insert(b"victim", &pattern_value(b"victim", len))
-        .unwrap();
-    for i in 0..writes {
-        let k = key(i);
-        cache.insert(&k, &pattern_value(&k, len)).unwrap();
+        // Eviction forced by memory: three budgets' worth of same-size values. Miri copies values
+        // in at about 8 KB a second, so there: one page of 128 KiB and 12 values of 16 KiB, one
+        // and a half budgets (the page holds 7; the first eviction already takes the victim).
+        let (budget, len, writes) = if cfg!(miri) {
+            (128 << 10, 16 << 10, 12)
+        } else {
+            (SMALL_MAX_BYTES, 1000, 3 * SMALL_MAX_BYTES as usize / 1000)
+        };
+        let cache = small_builder(&clock)
+            .max_bytes(budget)
+            .max_value_bytes(SMALL_MAX_VALUE.max(len))
+            .build()
+            .unwrap();
+        let v1 = cache
+            .insert(b"victim", &pattern_value(b"victim", len))
+            .unwrap();
+        for i in 0..writes {
+            let k = key(i);
+            cache.insert(&k, &pattern_value(&k, len)).unwrap();
+        }
+        assert!(
+            !cache.contains(b"victim"),
+            "never-read entry survived {writes} writes of {len} bytes into a {budget}-byte cache"
+        );
+        check_reinsert_after_eviction(&cache, v1);
     }
-    assert!(
-        !cache.contains(b"victim"),
-        "never-read entry survived {writes} writes of {len} bytes into a {budget}-byte cache"
-    );
-    check_reinsert_after_eviction(&cache, v1);
 }
