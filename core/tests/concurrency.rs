@@ -19,8 +19,8 @@ use std::time::Duration;
 use slabcache::{Clock, Error, ManualClock, Version};
 
 use common::{
-    is_pattern_value, is_sealed_for, miri_or, mix64, pattern_value, scaled, sealed_value,
-    small_builder, small_cache, within, Rng, HANG_LIMIT, SEAL, SMALL_MAX_VALUE, SMALL_PAGE,
+    hang_limited, is_pattern_value, is_sealed_for, miri_or, mix64, pattern_value, scaled,
+    sealed_value, small_builder, small_cache, Rng, SEAL, SMALL_MAX_VALUE, SMALL_PAGE,
 };
 
 /// Reads each reader makes at least, even if the writers are done before it starts.
@@ -103,172 +103,163 @@ fn parse_counter(bytes: &[u8]) -> u64 {
         })
 }
 
-#[test]
-fn cas_increments_from_four_threads_sum_exactly() {
-    within(
-        HANG_LIMIT,
-        cas_increments_from_four_threads_sum_exactly_body,
-    );
-}
+hang_limited! {
+    fn cas_increments_from_four_threads_sum_exactly() {
+        // Under Miri, 4 counters, so that its few increments still collide.
+        const COUNTERS: usize = if cfg!(miri) { 4 } else { 64 };
+        const THREADS: usize = 4;
+        let (cache, _clock) = small_cache();
+        for c in 0..COUNTERS {
+            cache.insert(&counter_key(c), b"0").unwrap();
+        }
+        let per_thread = miri_or(25, scaled(10_000, 50_000));
 
-fn cas_increments_from_four_threads_sum_exactly_body() {
-    // Under Miri, 4 counters, so that its few increments still collide.
-    const COUNTERS: usize = if cfg!(miri) { 4 } else { 64 };
-    const THREADS: usize = 4;
-    let (cache, _clock) = small_cache();
-    for c in 0..COUNTERS {
-        cache.insert(&counter_key(c), b"0").unwrap();
+        let (results, _) = run_threads(
+            THREADS,
+            0,
+            |t| {
+                let mut rng = Rng::new(t as u64);
+                let mut mine = [0u64; COUNTERS];
+                let mut mismatches = 0u64;
+                for _ in 0..per_thread {
+                    let c = rng.below(COUNTERS as u64) as usize;
+                    let k = counter_key(c);
+                    loop {
+                        let (bytes, seen) = cache.get_versioned(&k).expect("a counter vanished");
+                        let next = (parse_counter(&bytes) + 1).to_string();
+                        match cache.compare_and_swap(&k, seen, next.as_bytes()) {
+                            Ok(new) => {
+                                assert!(
+                                    new > seen,
+                                    "CAS gave version {} after {}",
+                                    new.get(),
+                                    seen.get()
+                                );
+                                break;
+                            }
+                            Err(Error::VersionMismatch { current }) => {
+                                assert!(current > seen, "a mismatch must report a newer version");
+                                mismatches += 1;
+                            }
+                            Err(e) => panic!("unexpected CAS error {e:?}"),
+                        }
+                    }
+                    mine[c] += 1;
+                }
+                (mine, mismatches)
+            },
+            |_, _| (),
+        );
+
+        let mut total = 0;
+        for c in 0..COUNTERS {
+            let expected: u64 = results.iter().map(|(mine, _)| mine[c]).sum();
+            let got = parse_counter(&cache.get(&counter_key(c)).unwrap());
+            assert_eq!(got, expected, "counter {c}: lost or duplicated increments");
+            total += got;
+        }
+        assert_eq!(total, (THREADS * per_thread) as u64);
+        let s = cache.stats();
+        let mismatches: u64 = results.iter().map(|(_, m)| m).sum();
+        assert_eq!(
+            s.cas_failures, mismatches,
+            "every refused CAS is counted once"
+        );
+        assert_eq!(s.updates, total, "every successful CAS is one update");
+        assert_eq!(
+            (s.inserts, s.evictions, s.entries),
+            (COUNTERS as u64, 0, COUNTERS as u64)
+        );
     }
-    let per_thread = miri_or(25, scaled(10_000, 50_000));
-
-    let (results, _) = run_threads(
-        THREADS,
-        0,
-        |t| {
-            let mut rng = Rng::new(t as u64);
-            let mut mine = [0u64; COUNTERS];
-            let mut mismatches = 0u64;
-            for _ in 0..per_thread {
-                let c = rng.below(COUNTERS as u64) as usize;
-                let k = counter_key(c);
-                loop {
-                    let (bytes, seen) = cache.get_versioned(&k).expect("a counter vanished");
-                    let next = (parse_counter(&bytes) + 1).to_string();
-                    match cache.compare_and_swap(&k, seen, next.as_bytes()) {
-                        Ok(new) => {
-                            assert!(
-                                new > seen,
-                                "CAS gave version {} after {}",
-                                new.get(),
-                                seen.get()
-                            );
-                            break;
-                        }
-                        Err(Error::VersionMismatch { current }) => {
-                            assert!(current > seen, "a mismatch must report a newer version");
-                            mismatches += 1;
-                        }
-                        Err(e) => panic!("unexpected CAS error {e:?}"),
-                    }
-                }
-                mine[c] += 1;
-            }
-            (mine, mismatches)
-        },
-        |_, _| (),
-    );
-
-    let mut total = 0;
-    for c in 0..COUNTERS {
-        let expected: u64 = results.iter().map(|(mine, _)| mine[c]).sum();
-        let got = parse_counter(&cache.get(&counter_key(c)).unwrap());
-        assert_eq!(got, expected, "counter {c}: lost or duplicated increments");
-        total += got;
-    }
-    assert_eq!(total, (THREADS * per_thread) as u64);
-    let s = cache.stats();
-    let mismatches: u64 = results.iter().map(|(_, m)| m).sum();
-    assert_eq!(
-        s.cas_failures, mismatches,
-        "every refused CAS is counted once"
-    );
-    assert_eq!(s.updates, total, "every successful CAS is one update");
-    assert_eq!(
-        (s.inserts, s.evictions, s.entries),
-        (COUNTERS as u64, 0, COUNTERS as u64)
-    );
 }
 
-#[test]
-fn readers_never_see_torn_values() {
-    within(HANG_LIMIT, readers_never_see_torn_values_body);
-}
+hang_limited! {
+    fn readers_never_see_torn_values() {
+        // Under Miri 32 keys, so that a pass of `iter` copies few values.
+        const KEYS: u64 = if cfg!(miri) { 32 } else { 256 };
+        let clock = Arc::new(ManualClock::new());
+        // Four pages: values of every size class compete for them, so chunks and pages are reused
+        // (for other keys, other classes) while readers copy out of them.
+        let cache = small_builder(&clock)
+            .max_bytes(4 * SMALL_PAGE)
+            .build()
+            .unwrap();
+        let key = |i: u64| format!("torn:{i}").into_bytes();
+        let writes = miri_or(MIRI_WRITES, scaled(2_000, 20_000));
+        let (shortest, longest) = if cfg!(miri) {
+            MIRI_CONTESTED_VALUES
+        } else {
+            (SEAL, SMALL_MAX_VALUE)
+        };
 
-fn readers_never_see_torn_values_body() {
-    // Under Miri 32 keys, so that a pass of `iter` copies few values.
-    const KEYS: u64 = if cfg!(miri) { 32 } else { 256 };
-    let clock = Arc::new(ManualClock::new());
-    // Four pages: values of every size class compete for them, so chunks and pages are reused
-    // (for other keys, other classes) while readers copy out of them.
-    let cache = small_builder(&clock)
-        .max_bytes(4 * SMALL_PAGE)
-        .build()
-        .unwrap();
-    let key = |i: u64| format!("torn:{i}").into_bytes();
-    let writes = miri_or(MIRI_WRITES, scaled(2_000, 20_000));
-    let (shortest, longest) = if cfg!(miri) {
-        MIRI_CONTESTED_VALUES
-    } else {
-        (SEAL, SMALL_MAX_VALUE)
-    };
-
-    let (_, reads) = run_threads(
-        2,
-        2,
-        |w| {
-            let mut rng = Rng::new(100 + w as u64);
-            for seq in 0..writes {
-                let k = key(rng.below(KEYS));
-                let len = rng.log_uniform(shortest, longest);
-                let tag = [w as u8, (seq % 251) as u8];
-                let value = sealed_value(&k, &tag, len, rng.next_u64());
-                match rng.below(10) {
-                    0 => {
-                        cache.remove(&k);
-                    }
-                    1 => {
-                        if let Some((old, v)) = cache.get_versioned(&k) {
-                            assert!(is_sealed_for(&k, &old), "writer read a torn value");
-                            let _ = cache.compare_and_swap(&k, v, &value);
+        let (_, reads) = run_threads(
+            2,
+            2,
+            |w| {
+                let mut rng = Rng::new(100 + w as u64);
+                for seq in 0..writes {
+                    let k = key(rng.below(KEYS));
+                    let len = rng.log_uniform(shortest, longest);
+                    let tag = [w as u8, (seq % 251) as u8];
+                    let value = sealed_value(&k, &tag, len, rng.next_u64());
+                    match rng.below(10) {
+                        0 => {
+                            cache.remove(&k);
+                        }
+                        1 => {
+                            if let Some((old, v)) = cache.get_versioned(&k) {
+                                assert!(is_sealed_for(&k, &old), "writer read a torn value");
+                                let _ = cache.compare_and_swap(&k, v, &value);
+                            }
+                        }
+                        2 => {
+                            let _ = cache.replace(&k, &value);
+                        }
+                        _ => {
+                            cache.insert(&k, &value).unwrap();
                         }
                     }
-                    2 => {
-                        let _ = cache.replace(&k, &value);
-                    }
-                    _ => {
-                        cache.insert(&k, &value).unwrap();
-                    }
                 }
-            }
-        },
-        |r, writers| {
-            let mut rng = Rng::new(200 + r as u64);
-            let mut buf = Vec::new();
-            let (mut hits, mut reads) = (0u64, 0u64);
-            while writers.running() || reads < MIN_READS {
-                reads += 1;
-                let k = key(rng.below(KEYS));
-                let got = match reads % 3 {
-                    0 => cache.get(&k),
-                    1 => cache.get_into(&k, &mut buf).map(|_| buf.clone()),
-                    _ => cache.get_versioned(&k).map(|(v, _)| v),
-                };
-                if let Some(value) = got {
-                    hits += 1;
-                    assert!(
-                        is_sealed_for(&k, &value),
-                        "torn or foreign value for {:?}: {} bytes",
-                        String::from_utf8_lossy(&k),
-                        value.len()
-                    );
-                }
-                if reads % ITER_EVERY == 0 {
-                    for (ik, iv, _) in cache.iter() {
-                        assert!(is_sealed_for(&ik, &iv), "iter yielded a torn value");
+            },
+            |r, writers| {
+                let mut rng = Rng::new(200 + r as u64);
+                let mut buf = Vec::new();
+                let (mut hits, mut reads) = (0u64, 0u64);
+                while writers.running() || reads < MIN_READS {
+                    reads += 1;
+                    let k = key(rng.below(KEYS));
+                    let got = match reads % 3 {
+                        0 => cache.get(&k),
+                        1 => cache.get_into(&k, &mut buf).map(|_| buf.clone()),
+                        _ => cache.get_versioned(&k).map(|(v, _)| v),
+                    };
+                    if let Some(value) = got {
+                        hits += 1;
+                        assert!(
+                            is_sealed_for(&k, &value),
+                            "torn or foreign value for {:?}: {} bytes",
+                            String::from_utf8_lossy(&k),
+                            value.len()
+                        );
+                    }
+                    if reads % ITER_EVERY == 0 {
+                        for (ik, iv, _) in cache.iter() {
+                            assert!(is_sealed_for(&ik, &iv), "iter yielded a torn value");
+                        }
                     }
                 }
-            }
-            hits
-        },
-    );
-    assert!(
-        reads.iter().all(|&hits| hits > 0),
-        "readers never hit: {reads:?}"
-    );
-    let s = cache.stats();
-    assert!(s.arena_bytes_used <= 4 * SMALL_PAGE);
-    for (k, v, _) in cache.iter() {
-        assert!(is_sealed_for(&k, &v));
+                hits
+            },
+        );
+        assert!(
+            reads.iter().all(|&hits| hits > 0),
+            "readers never hit: {reads:?}"
+        );
+        let s = cache.stats();
+        assert!(s.arena_bytes_used <= 4 * SMALL_PAGE);
+        for (k, v, _) in cache.iter() {
+            assert!(is_sealed_for(&k, &v));
+        }
     }
 }
 
@@ -303,121 +294,119 @@ impl VersionFloor {
     }
 }
 
-#[test]
-fn versions_never_go_backwards_for_any_thread() {
-    within(HANG_LIMIT, versions_never_go_backwards_for_any_thread_body);
-}
+hang_limited! {
+    fn versions_never_go_backwards_for_any_thread() {
+        const HOT: u64 = 8;
+        let clock = Arc::new(ManualClock::new());
+        // Few entries allowed, so the filler writes evict hot keys now and then.
+        let cache = small_builder(&clock).max_entries(24).build().unwrap();
+        let hot = |i: u64| format!("hot:{i}").into_bytes();
+        let ops = miri_or(MIRI_WRITES, scaled(20_000, 100_000));
 
-fn versions_never_go_backwards_for_any_thread_body() {
-    const HOT: u64 = 8;
-    let clock = Arc::new(ManualClock::new());
-    // Few entries allowed, so the filler writes evict hot keys now and then.
-    let cache = small_builder(&clock).max_entries(24).build().unwrap();
-    let hot = |i: u64| format!("hot:{i}").into_bytes();
-    let ops = miri_or(MIRI_WRITES, scaled(20_000, 100_000));
-
-    let (floors, _) = run_threads(
-        3,
-        2,
-        |w| {
-            let who = format!("writer {w}");
-            let mut rng = Rng::new(300 + w as u64);
-            let mut floor = VersionFloor::default();
-            for i in 0..ops {
-                if w == 2 {
-                    // Pressure and time: fillers that evict, and a clock that expires.
-                    let k = format!("filler:{}", rng.below(1000)).into_bytes();
-                    cache.insert(&k, &[w as u8; 100]).unwrap();
-                    if i % 16 == 0 {
-                        clock.advance(Duration::from_millis(1));
-                    }
-                    continue;
-                }
-                let k = hot(rng.below(HOT));
-                let value = [w as u8; 40];
-                let result = match rng.below(8) {
-                    0 => cache.insert(&k, &value).map(Some),
-                    1 => cache
-                        .insert_with_ttl(&k, &value, Some(Duration::from_millis(rng.below(5))))
-                        .map(Some),
-                    2 => {
-                        cache.remove(&k);
-                        Ok(None)
-                    }
-                    3 => cache.insert_if_absent(&k, &value).map(Some),
-                    4 => cache.replace(&k, &value).map(Some),
-                    5 => match cache.get_versioned(&k) {
-                        Some((_, v)) => {
-                            floor.read(&k, v, &who);
-                            cache.compare_and_swap(&k, v, &value).map(Some)
+        let (floors, _) = run_threads(
+            3,
+            2,
+            |w| {
+                let who = format!("writer {w}");
+                let mut rng = Rng::new(300 + w as u64);
+                let mut floor = VersionFloor::default();
+                for i in 0..ops {
+                    if w == 2 {
+                        // Pressure and time: fillers that evict, and a clock that expires.
+                        let k = format!("filler:{}", rng.below(1000)).into_bytes();
+                        cache.insert(&k, &[w as u8; 100]).unwrap();
+                        if i % 16 == 0 {
+                            clock.advance(Duration::from_millis(1));
                         }
-                        None => Ok(None),
-                    },
-                    6 => match cache.get_versioned(&k) {
-                        Some((_, v)) => {
-                            floor.read(&k, v, &who);
-                            cache.remove_if_version(&k, v).map(|()| None)
+                        continue;
+                    }
+                    let k = hot(rng.below(HOT));
+                    let value = [w as u8; 40];
+                    let result = match rng.below(8) {
+                        0 => cache.insert(&k, &value).map(Some),
+                        1 => cache
+                            .insert_with_ttl(&k, &value, Some(Duration::from_millis(rng.below(5))))
+                            .map(Some),
+                        2 => {
+                            cache.remove(&k);
+                            Ok(None)
                         }
-                        None => Ok(None),
-                    },
-                    _ => cache.insert_with_ttl(&k, &value, None).map(Some),
-                };
-                match result {
-                    Ok(Some(v)) => floor.wrote(&k, v, &who),
-                    Ok(None) | Err(Error::Exists | Error::NotFound) => {}
-                    Err(Error::VersionMismatch { current }) => floor.read(&k, current, &who),
-                    Err(e) => panic!("{who}: unexpected error {e:?}"),
+                        3 => cache.insert_if_absent(&k, &value).map(Some),
+                        4 => cache.replace(&k, &value).map(Some),
+                        5 => match cache.get_versioned(&k) {
+                            Some((_, v)) => {
+                                floor.read(&k, v, &who);
+                                cache.compare_and_swap(&k, v, &value).map(Some)
+                            }
+                            None => Ok(None),
+                        },
+                        6 => match cache.get_versioned(&k) {
+                            Some((_, v)) => {
+                                floor.read(&k, v, &who);
+                                cache.remove_if_version(&k, v).map(|()| None)
+                            }
+                            None => Ok(None),
+                        },
+                        _ => cache.insert_with_ttl(&k, &value, None).map(Some),
+                    };
+                    match result {
+                        Ok(Some(v)) => floor.wrote(&k, v, &who),
+                        Ok(None) | Err(Error::Exists | Error::NotFound) => {}
+                        Err(Error::VersionMismatch { current }) => floor.read(&k, current, &who),
+                        Err(e) => panic!("{who}: unexpected error {e:?}"),
+                    }
                 }
-            }
-            floor
-        },
-        |r, writers| {
-            let who = format!("reader {r}");
-            let mut rng = Rng::new(400 + r as u64);
-            let mut floor = VersionFloor::default();
-            let mut buf = Vec::new();
-            let mut reads = 0u64;
-            while writers.running() || reads < MIN_READS {
-                reads += 1;
-                let k = hot(rng.below(HOT));
-                let seen = if reads % 2 == 0 {
-                    cache.get_versioned(&k).map(|(_, v)| v)
-                } else {
-                    cache.get_into(&k, &mut buf)
-                };
-                if let Some(v) = seen {
-                    floor.read(&k, v, &who);
+                floor
+            },
+            |r, writers| {
+                let who = format!("reader {r}");
+                let mut rng = Rng::new(400 + r as u64);
+                let mut floor = VersionFloor::default();
+                let mut buf = Vec::new();
+                let mut reads = 0u64;
+                while writers.running() || reads < MIN_READS {
+                    reads += 1;
+                    let k = hot(rng.below(HOT));
+                    let seen = if reads % 2 == 0 {
+                        cache.get_versioned(&k).map(|(_, v)| v)
+                    } else {
+                        cache.get_into(&k, &mut buf)
+                    };
+                    if let Some(v) = seen {
+                        floor.read(&k, v, &who);
+                    }
                 }
+                floor
+            },
+        );
+        assert!(cache.len() <= 24);
+        assert!(
+            cache.stats().evictions > 0,
+            "the fillers were meant to force evictions"
+        );
+        // The last write of each key tops every version anyone saw of it, and a new write tops
+        // that.
+        for i in 0..HOT {
+            let k = hot(i);
+            let Some(highest) = floors.iter().filter_map(|f| f.0.get(&k)).max().copied() else {
+                continue;
+            };
+            if let Some((_, now)) = cache.get_versioned(&k) {
+                assert!(
+                    now >= highest,
+                    "final version {} below {} seen",
+                    now.get(),
+                    highest.get()
+                );
             }
-            floor
-        },
-    );
-    assert!(cache.len() <= 24);
-    assert!(
-        cache.stats().evictions > 0,
-        "the fillers were meant to force evictions"
-    );
-    // The last write of each key tops every version anyone saw of it, and a new write tops that.
-    for i in 0..HOT {
-        let k = hot(i);
-        let Some(highest) = floors.iter().filter_map(|f| f.0.get(&k)).max().copied() else {
-            continue;
-        };
-        if let Some((_, now)) = cache.get_versioned(&k) {
+            let v = cache.insert(&k, b"last").unwrap();
             assert!(
-                now >= highest,
-                "final version {} below {} seen",
-                now.get(),
+                v > highest,
+                "new write {} not above {} seen before",
+                v.get(),
                 highest.get()
             );
         }
-        let v = cache.insert(&k, b"last").unwrap();
-        assert!(
-            v > highest,
-            "new write {} not above {} seen before",
-            v.get(),
-            highest.get()
-        );
     }
 }
 
@@ -440,344 +429,323 @@ fn history_value(w: u64, seq: u64, keys: u64) -> Vec<u8> {
     sealed_value(&history_key(i), &tag, len, mix64(seq ^ w))
 }
 
-#[test]
-fn reads_return_written_values_in_each_writers_order() {
-    within(
-        HANG_LIMIT,
-        reads_return_written_values_in_each_writers_order_body,
-    );
-}
+hang_limited! {
+    fn reads_return_written_values_in_each_writers_order() {
+        const KEYS: u64 = 16;
+        const WRITERS: usize = 2;
+        let (cache, _clock) = small_cache();
+        let writes = miri_or(MIRI_WRITES, scaled(10_000, 50_000)) as u64;
+        // started[w]: sequence numbers below it may have been written by writer w.
+        let started: Vec<AtomicU64> = (0..WRITERS).map(|_| AtomicU64::new(0)).collect();
+        // Writes that reported failure: they must never be read.
+        let refused: Mutex<HashSet<(u64, u64)>> = Mutex::default();
 
-fn reads_return_written_values_in_each_writers_order_body() {
-    const KEYS: u64 = 16;
-    const WRITERS: usize = 2;
-    let (cache, _clock) = small_cache();
-    let writes = miri_or(MIRI_WRITES, scaled(10_000, 50_000)) as u64;
-    // started[w]: sequence numbers below it may have been written by writer w.
-    let started: Vec<AtomicU64> = (0..WRITERS).map(|_| AtomicU64::new(0)).collect();
-    // Writes that reported failure: they must never be read.
-    let refused: Mutex<HashSet<(u64, u64)>> = Mutex::default();
-
-    let (_, observed) = run_threads(
-        WRITERS,
-        2,
-        |w| {
-            let w = w as u64;
-            let mut rng = Rng::new(500 + w);
-            for seq in 0..writes {
-                let (i, _) = history_write(w, seq, KEYS);
-                let k = history_key(i);
-                let value = history_value(w, seq, KEYS);
-                started[w as usize].store(seq + 1, Ordering::SeqCst);
-                let ok = match rng.below(10) {
-                    0 => {
-                        cache.remove(&k);
-                        false
+        let (_, observed) = run_threads(
+            WRITERS,
+            2,
+            |w| {
+                let w = w as u64;
+                let mut rng = Rng::new(500 + w);
+                for seq in 0..writes {
+                    let (i, _) = history_write(w, seq, KEYS);
+                    let k = history_key(i);
+                    let value = history_value(w, seq, KEYS);
+                    started[w as usize].store(seq + 1, Ordering::SeqCst);
+                    let ok = match rng.below(10) {
+                        0 => {
+                            cache.remove(&k);
+                            false
+                        }
+                        1 => cache.replace(&k, &value).is_ok(),
+                        2 => cache.insert_if_absent(&k, &value).is_ok(),
+                        _ => cache.insert(&k, &value).is_ok(),
+                    };
+                    if !ok {
+                        refused.lock().unwrap().insert((w, seq));
                     }
-                    1 => cache.replace(&k, &value).is_ok(),
-                    2 => cache.insert_if_absent(&k, &value).is_ok(),
-                    _ => cache.insert(&k, &value).is_ok(),
-                };
-                if !ok {
-                    refused.lock().unwrap().insert((w, seq));
                 }
-            }
-        },
-        |r, writers| {
-            let mut rng = Rng::new(600 + r as u64);
-            // last[w][i]: the highest sequence of writer w read from key i.
-            let mut last = vec![[None::<u64>; KEYS as usize]; WRITERS];
-            let mut seen = HashSet::new();
-            let mut reads = 0u64;
-            while writers.running() || reads < MIN_READS {
-                reads += 1;
-                let i = rng.below(KEYS);
-                let k = history_key(i);
-                let Some(value) = cache.get(&k) else { continue };
-                assert!(is_sealed_for(&k, &value), "torn or foreign value under {i}");
-                let w = u64::from_le_bytes(value[SEAL..SEAL + 8].try_into().unwrap());
-                let seq = u64::from_le_bytes(value[SEAL + 8..SEAL + 16].try_into().unwrap());
-                assert!((w as usize) < WRITERS, "value names writer {w}");
-                assert!(
-                    seq < started[w as usize].load(Ordering::SeqCst),
-                    "read a future write"
-                );
-                assert_eq!(
-                    history_write(w, seq, KEYS).0,
-                    i,
-                    "write ({w},{seq}) went to another key"
-                );
-                assert_eq!(
-                    value,
-                    history_value(w, seq, KEYS),
-                    "value differs from write ({w},{seq})"
-                );
-                if let Some(prev) = last[w as usize][i as usize].replace(seq) {
+            },
+            |r, writers| {
+                let mut rng = Rng::new(600 + r as u64);
+                // last[w][i]: the highest sequence of writer w read from key i.
+                let mut last = vec![[None::<u64>; KEYS as usize]; WRITERS];
+                let mut seen = HashSet::new();
+                let mut reads = 0u64;
+                while writers.running() || reads < MIN_READS {
+                    reads += 1;
+                    let i = rng.below(KEYS);
+                    let k = history_key(i);
+                    let Some(value) = cache.get(&k) else { continue };
+                    assert!(is_sealed_for(&k, &value), "torn or foreign value under {i}");
+                    let w = u64::from_le_bytes(value[SEAL..SEAL + 8].try_into().unwrap());
+                    let seq = u64::from_le_bytes(value[SEAL + 8..SEAL + 16].try_into().unwrap());
+                    assert!((w as usize) < WRITERS, "value names writer {w}");
                     assert!(
-                        prev <= seq,
-                        "reader {r}: key {i} showed writer {w}'s write {seq} after its write {prev}"
+                        seq < started[w as usize].load(Ordering::SeqCst),
+                        "read a future write"
                     );
-                }
-                seen.insert((w, seq));
-            }
-            seen
-        },
-    );
-    let refused = refused.into_inner().unwrap();
-    for seen in &observed {
-        assert!(!seen.is_empty(), "a reader never hit");
-        let bad: Vec<_> = seen.intersection(&refused).collect();
-        assert!(bad.is_empty(), "refused writes were read: {bad:?}");
-    }
-}
-
-#[test]
-fn iter_beside_writers_yields_stable_entries_exactly_once() {
-    within(
-        HANG_LIMIT,
-        iter_beside_writers_yields_stable_entries_exactly_once_body,
-    );
-}
-
-fn iter_beside_writers_yields_stable_entries_exactly_once_body() {
-    const STABLE: u64 = if cfg!(miri) { 20 } else { 300 };
-    const CHURN: u64 = if cfg!(miri) { 10 } else { 200 };
-    // Under Miri, whose iteration costs time in proportion to the cache's size, 8 pages, and
-    // values short enough to need no more size classes than that.
-    let (stable_spread, churn_longest) = if cfg!(miri) {
-        (64, 64)
-    } else {
-        (5000, 16 << 10)
-    };
-    let clock = Arc::new(ManualClock::new());
-    // Roomy: the churn never evicts, so the stable entries stay present throughout.
-    let cache = small_builder(&clock)
-        .max_bytes(miri_or(8, 256) as u64 * SMALL_PAGE)
-        .build()
-        .unwrap();
-    let stable_key = |i: u64| format!("stable:{i}").into_bytes();
-    let churn_key = |i: u64| format!("churn:{i}").into_bytes();
-    let mut stable = HashMap::new();
-    for i in 0..STABLE {
-        let k = stable_key(i);
-        let value = sealed_value(&k, b"stable", SEAL + (i as usize * 97) % stable_spread, i);
-        let v = cache.insert(&k, &value).unwrap();
-        stable.insert(k, (value, v));
-    }
-    let writes = miri_or(MIRI_WRITES / 2, scaled(3_000, 30_000));
-
-    let (_, passes) = run_threads(
-        2,
-        2,
-        |w| {
-            let mut rng = Rng::new(700 + w as u64);
-            for _ in 0..writes {
-                let k = churn_key(rng.below(CHURN));
-                if rng.one_in(3) {
-                    cache.remove(&k);
-                } else {
-                    let len = rng.log_uniform(SEAL, churn_longest);
-                    cache
-                        .insert(&k, &sealed_value(&k, b"churn", len, rng.next_u64()))
-                        .unwrap();
-                }
-            }
-        },
-        |_, writers| {
-            let mut passes = 0;
-            while writers.running() || passes < 3 {
-                passes += 1;
-                let mut yielded: HashMap<Vec<u8>, usize> = HashMap::new();
-                for (k, value, v) in cache.iter() {
-                    assert!(is_sealed_for(&k, &value), "iter yielded a torn value");
-                    if let Some((want, want_v)) = stable.get(&k) {
-                        assert_eq!((&value, v), (want, *want_v), "stable entry changed");
-                    } else {
-                        assert!(k.starts_with(b"churn:"), "iter yielded an unknown key");
-                    }
-                    *yielded.entry(k).or_default() += 1;
-                }
-                if let Some((k, n)) = yielded.iter().find(|&(_, &n)| n > 1) {
-                    panic!(
-                        "one iteration yielded {:?} {n} times",
-                        String::from_utf8_lossy(k)
-                    );
-                }
-                for k in stable.keys() {
                     assert_eq!(
-                        yielded.get(k).copied().unwrap_or(0),
-                        1,
-                        "stable key {:?} not yielded exactly once (evictions so far: {})",
-                        String::from_utf8_lossy(k),
-                        cache.stats().evictions
+                        history_write(w, seq, KEYS).0,
+                        i,
+                        "write ({w},{seq}) went to another key"
                     );
-                }
-            }
-            passes
-        },
-    );
-    assert!(passes.iter().all(|&p| p >= 3));
-    assert_eq!(cache.stats().evictions, 0);
-}
-
-#[test]
-fn accounting_is_exact_after_concurrent_churn() {
-    within(HANG_LIMIT, accounting_is_exact_after_concurrent_churn_body);
-}
-
-fn accounting_is_exact_after_concurrent_churn_body() {
-    // Under Miri 40 keys, so that the final audit copies few values.
-    const KEYS: u64 = if cfg!(miri) { 40 } else { 300 };
-    let clock = Arc::new(ManualClock::new());
-    // Four pages under every kind of write, so eviction and page moves race the writers.
-    let cache = small_builder(&clock)
-        .max_bytes(4 * SMALL_PAGE)
-        .build()
-        .unwrap();
-    let key = |i: u64| format!("acct:{i}").into_bytes();
-    let ops = miri_or(MIRI_WRITES * 3 / 4, scaled(3_000, 30_000));
-    let clear_every = miri_or(MIRI_WRITES / 2, 1500);
-    let (shortest, longest) = if cfg!(miri) {
-        MIRI_CONTESTED_VALUES
-    } else {
-        (1, 16 << 10)
-    };
-
-    run_threads(
-        3,
-        1,
-        |w| {
-            let mut rng = Rng::new(800 + w as u64);
-            for i in 0..ops {
-                let k = key(rng.below(KEYS));
-                let value = pattern_value(&k, rng.log_uniform(shortest, longest) - 1);
-                let current = || cache.get_versioned(&k).map(|(_, v)| v);
-                match rng.below(100) {
-                    0..=39 => drop(cache.insert(&k, &value).unwrap()),
-                    40..=54 => drop(cache.remove(&k)),
-                    55..=64 => drop(cache.replace(&k, &value)),
-                    65..=74 => drop(cache.insert_if_absent(&k, &value)),
-                    75..=84 => {
-                        if let Some(v) = current() {
-                            drop(cache.compare_and_swap(&k, v, &value));
-                        }
+                    assert_eq!(
+                        value,
+                        history_value(w, seq, KEYS),
+                        "value differs from write ({w},{seq})"
+                    );
+                    if let Some(prev) = last[w as usize][i as usize].replace(seq) {
+                        assert!(
+                            prev <= seq,
+                            "reader {r}: key {i} showed writer {w}'s write {seq} after its write {prev}"
+                        );
                     }
-                    _ => {
-                        if let Some(v) = current() {
-                            drop(cache.remove_if_version(&k, v));
-                        }
-                    }
+                    seen.insert((w, seq));
                 }
-                if w == 0 && i % clear_every == clear_every - 1 {
-                    cache.clear();
-                }
-            }
-        },
-        |_, writers| {
-            let mut rng = Rng::new(900);
-            while writers.running() {
-                let s = cache.stats();
-                assert!(
-                    s.arena_bytes_used <= s.max_bytes,
-                    "arena over budget: {s:?}"
-                );
-                let k = key(rng.below(KEYS));
-                if let Some(v) = cache.get(&k) {
-                    assert!(is_pattern_value(&k, &v), "wrong content under churn");
-                }
-            }
-        },
-    );
-
-    let s = cache.stats();
-    let (mut count, mut payload) = (0u64, 0u64);
-    for (k, v, _) in cache.iter() {
-        assert!(is_pattern_value(&k, &v), "iter: wrong content after churn");
-        count += 1;
-        payload += (k.len() + v.len()) as u64;
-    }
-    assert_eq!(s.expirations, 0, "nothing had a TTL");
-    assert_eq!(
-        (s.entries, cache.len() as u64, s.payload_bytes),
-        (count, count, payload),
-        "(entries, len, payload_bytes) disagree with iter after concurrent churn: {s:?}"
-    );
-    assert_eq!(
-        s.inserts - s.removals - s.evictions,
-        s.entries,
-        "inserts - removals - evictions must equal entries: {s:?}"
-    );
-}
-
-#[test]
-fn reads_never_return_entries_past_their_deadline() {
-    within(
-        HANG_LIMIT,
-        reads_never_return_entries_past_their_deadline_body,
-    );
-}
-
-fn reads_never_return_entries_past_their_deadline_body() {
-    const KEYS: u64 = 64;
-    let (cache, clock) = small_cache();
-    let key = |i: u64| format!("ttl:{i}").into_bytes();
-    let writes = miri_or(MIRI_WRITES, scaled(20_000, 100_000));
-
-    // Two writers write with TTLs of a few microseconds and move the clock on by a microsecond
-    // after each write, so entries expire while readers look at them. Each writer returns, per
-    // (key, version) it wrote, an upper bound of the deadline: the clock after the write
-    // returned, plus the TTL.
-    let (bounds, observations) = run_threads(
-        2,
-        2,
-        |w| {
-            let mut rng = Rng::new(1000 + w as u64);
-            let mut upper = HashMap::new();
-            for _ in 0..writes {
-                let i = rng.below(KEYS);
-                let ttl = Duration::from_micros(rng.range(1, 40) as u64);
-                let v = cache
-                    .insert_with_ttl(&key(i), &[w as u8; 24], Some(ttl))
-                    .unwrap();
-                upper.insert((i, v), clock.now() + ttl);
-                clock.advance(Duration::from_micros(1));
-            }
-            upper
-        },
-        |r, writers| {
-            let mut rng = Rng::new(1100 + r as u64);
-            let mut buf = Vec::new();
-            let mut seen = Vec::new();
-            while writers.running() && seen.len() < 1_000_000 {
-                let i = rng.below(KEYS);
-                let before = clock.now();
-                let got = if rng.one_in(2) {
-                    cache.get_versioned(&key(i)).map(|(_, v)| v)
-                } else {
-                    cache.get_into(&key(i), &mut buf)
-                };
-                if let Some(v) = got {
-                    seen.push((i, v, before));
-                }
-            }
-            seen
-        },
-    );
-    let upper: HashMap<(u64, Version), Duration> = bounds.into_iter().flatten().collect();
-    let mut hits = 0;
-    for (i, v, before) in observations.into_iter().flatten() {
-        let deadline = upper
-            .get(&(i, v))
-            .unwrap_or_else(|| panic!("key {i}: read version {} that no write returned", v.get()));
-        assert!(
-            before < *deadline,
-            "key {i} version {}: read with the clock at {before:?} or later, but its deadline \
-             was at most {deadline:?}",
-            v.get()
+                seen
+            },
         );
-        hits += 1;
+        let refused = refused.into_inner().unwrap();
+        for seen in &observed {
+            assert!(!seen.is_empty(), "a reader never hit");
+            let bad: Vec<_> = seen.intersection(&refused).collect();
+            assert!(bad.is_empty(), "refused writes were read: {bad:?}");
+        }
     }
-    assert!(hits > 0, "readers never hit a live entry");
+}
+
+hang_limited! {
+    fn iter_beside_writers_yields_stable_entries_exactly_once() {
+        const STABLE: u64 = if cfg!(miri) { 20 } else { 300 };
+        const CHURN: u64 = if cfg!(miri) { 10 } else { 200 };
+        // Under Miri, whose iteration costs time in proportion to the cache's size, 8 pages, and
+        // values short enough to need no more size classes than that.
+        let (stable_spread, churn_longest) = if cfg!(miri) {
+            (64, 64)
+        } else {
+            (5000, 16 << 10)
+        };
+        let clock = Arc::new(ManualClock::new());
+        // Roomy: the churn never evicts, so the stable entries stay present throughout.
+        let cache = small_builder(&clock)
+            .max_bytes(miri_or(8, 256) as u64 * SMALL_PAGE)
+            .build()
+            .unwrap();
+        let stable_key = |i: u64| format!("stable:{i}").into_bytes();
+        let churn_key = |i: u64| format!("churn:{i}").into_bytes();
+        let mut stable = HashMap::new();
+        for i in 0..STABLE {
+            let k = stable_key(i);
+            let value = sealed_value(&k, b"stable", SEAL + (i as usize * 97) % stable_spread, i);
+            let v = cache.insert(&k, &value).unwrap();
+            stable.insert(k, (value, v));
+        }
+        let writes = miri_or(MIRI_WRITES / 2, scaled(3_000, 30_000));
+
+        let (_, passes) = run_threads(
+            2,
+            2,
+            |w| {
+                let mut rng = Rng::new(700 + w as u64);
+                for _ in 0..writes {
+                    let k = churn_key(rng.below(CHURN));
+                    if rng.one_in(3) {
+                        cache.remove(&k);
+                    } else {
+                        let len = rng.log_uniform(SEAL, churn_longest);
+                        cache
+                            .insert(&k, &sealed_value(&k, b"churn", len, rng.next_u64()))
+                            .unwrap();
+                    }
+                }
+            },
+            |_, writers| {
+                let mut passes = 0;
+                while writers.running() || passes < 3 {
+                    passes += 1;
+                    let mut yielded: HashMap<Vec<u8>, usize> = HashMap::new();
+                    for (k, value, v) in cache.iter() {
+                        assert!(is_sealed_for(&k, &value), "iter yielded a torn value");
+                        if let Some((want, want_v)) = stable.get(&k) {
+                            assert_eq!((&value, v), (want, *want_v), "stable entry changed");
+                        } else {
+                            assert!(k.starts_with(b"churn:"), "iter yielded an unknown key");
+                        }
+                        *yielded.entry(k).or_default() += 1;
+                    }
+                    if let Some((k, n)) = yielded.iter().find(|&(_, &n)| n > 1) {
+                        panic!(
+                            "one iteration yielded {:?} {n} times",
+                            String::from_utf8_lossy(k)
+                        );
+                    }
+                    for k in stable.keys() {
+                        assert_eq!(
+                            yielded.get(k).copied().unwrap_or(0),
+                            1,
+                            "stable key {:?} not yielded exactly once (evictions so far: {})",
+                            String::from_utf8_lossy(k),
+                            cache.stats().evictions
+                        );
+                    }
+                }
+                passes
+            },
+        );
+        assert!(passes.iter().all(|&p| p >= 3));
+        assert_eq!(cache.stats().evictions, 0);
+    }
+}
+
+hang_limited! {
+    fn accounting_is_exact_after_concurrent_churn() {
+        // Under Miri 40 keys, so that the final audit copies few values.
+        const KEYS: u64 = if cfg!(miri) { 40 } else { 300 };
+        let clock = Arc::new(ManualClock::new());
+        // Four pages under every kind of write, so eviction and page moves race the writers.
+        let cache = small_builder(&clock)
+            .max_bytes(4 * SMALL_PAGE)
+            .build()
+            .unwrap();
+        let key = |i: u64| format!("acct:{i}").into_bytes();
+        let ops = miri_or(MIRI_WRITES * 3 / 4, scaled(3_000, 30_000));
+        let clear_every = miri_or(MIRI_WRITES / 2, 1500);
+        let (shortest, longest) = if cfg!(miri) {
+            MIRI_CONTESTED_VALUES
+        } else {
+            (1, 16 << 10)
+        };
+
+        run_threads(
+            3,
+            1,
+            |w| {
+                let mut rng = Rng::new(800 + w as u64);
+                for i in 0..ops {
+                    let k = key(rng.below(KEYS));
+                    let value = pattern_value(&k, rng.log_uniform(shortest, longest) - 1);
+                    let current = || cache.get_versioned(&k).map(|(_, v)| v);
+                    match rng.below(100) {
+                        0..=39 => drop(cache.insert(&k, &value).unwrap()),
+                        40..=54 => drop(cache.remove(&k)),
+                        55..=64 => drop(cache.replace(&k, &value)),
+                        65..=74 => drop(cache.insert_if_absent(&k, &value)),
+                        75..=84 => {
+                            if let Some(v) = current() {
+                                drop(cache.compare_and_swap(&k, v, &value));
+                            }
+                        }
+                        _ => {
+                            if let Some(v) = current() {
+                                drop(cache.remove_if_version(&k, v));
+                            }
+                        }
+                    }
+                    if w == 0 && i % clear_every == clear_every - 1 {
+                        cache.clear();
+                    }
+                }
+            },
+            |_, writers| {
+                let mut rng = Rng::new(900);
+                while writers.running() {
+                    let s = cache.stats();
+                    assert!(
+                        s.arena_bytes_used <= s.max_bytes,
+                        "arena over budget: {s:?}"
+                    );
+                    let k = key(rng.below(KEYS));
+                    if let Some(v) = cache.get(&k) {
+                        assert!(is_pattern_value(&k, &v), "wrong content under churn");
+                    }
+                }
+            },
+        );
+
+        let s = cache.stats();
+        let (mut count, mut payload) = (0u64, 0u64);
+        for (k, v, _) in cache.iter() {
+            assert!(is_pattern_value(&k, &v), "iter: wrong content after churn");
+            count += 1;
+            payload += (k.len() + v.len()) as u64;
+        }
+        assert_eq!(s.expirations, 0, "nothing had a TTL");
+        assert_eq!(
+            (s.entries, cache.len() as u64, s.payload_bytes),
+            (count, count, payload),
+            "(entries, len, payload_bytes) disagree with iter after concurrent churn: {s:?}"
+        );
+        assert_eq!(
+            s.inserts - s.removals - s.evictions,
+            s.entries,
+            "inserts - removals - evictions must equal entries: {s:?}"
+        );
+    }
+}
+
+hang_limited! {
+    fn reads_never_return_entries_past_their_deadline() {
+        const KEYS: u64 = 64;
+        let (cache, clock) = small_cache();
+        let key = |i: u64| format!("ttl:{i}").into_bytes();
+        let writes = miri_or(MIRI_WRITES, scaled(20_000, 100_000));
+
+        // Two writers write with TTLs of a few microseconds and move the clock on by a microsecond
+        // after each write, so entries expire while readers look at them. Each writer returns, per
+        // (key, version) it wrote, an upper bound of the deadline: the clock after the write
+        // returned, plus the TTL.
+        let (bounds, observations) = run_threads(
+            2,
+            2,
+            |w| {
+                let mut rng = Rng::new(1000 + w as u64);
+                let mut upper = HashMap::new();
+                for _ in 0..writes {
+                    let i = rng.below(KEYS);
+                    let ttl = Duration::from_micros(rng.range(1, 40) as u64);
+                    let v = cache
+                        .insert_with_ttl(&key(i), &[w as u8; 24], Some(ttl))
+                        .unwrap();
+                    upper.insert((i, v), clock.now() + ttl);
+                    clock.advance(Duration::from_micros(1));
+                }
+                upper
+            },
+            |r, writers| {
+                let mut rng = Rng::new(1100 + r as u64);
+                let mut buf = Vec::new();
+                let mut seen = Vec::new();
+                while writers.running() && seen.len() < 1_000_000 {
+                    let i = rng.below(KEYS);
+                    let before = clock.now();
+                    let got = if rng.one_in(2) {
+                        cache.get_versioned(&key(i)).map(|(_, v)| v)
+                    } else {
+                        cache.get_into(&key(i), &mut buf)
+                    };
+                    if let Some(v) = got {
+                        seen.push((i, v, before));
+                    }
+                }
+                seen
+            },
+        );
+        let upper: HashMap<(u64, Version), Duration> = bounds.into_iter().flatten().collect();
+        let mut hits = 0;
+        for (i, v, before) in observations.into_iter().flatten() {
+            let deadline = upper.get(&(i, v)).unwrap_or_else(|| {
+                panic!("key {i}: read version {} that no write returned", v.get())
+            });
+            assert!(
+                before < *deadline,
+                "key {i} version {}: read with the clock at {before:?} or later, but its deadline \
+                 was at most {deadline:?}",
+                v.get()
+            );
+            hits += 1;
+        }
+        assert!(hits > 0, "readers never hit a live entry");
+    }
 }
 
 thread_local! {

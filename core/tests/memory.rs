@@ -14,7 +14,7 @@ use std::time::Duration;
 use slabcache::{Cache, Stats};
 
 use common::{
-    is_pattern_value, padded_key, pattern_value, scaled, small_cache, within, Rng, HANG_LIMIT,
+    hang_limited, is_pattern_value, padded_key, pattern_value, scaled, small_cache, Rng,
     SMALL_MAX_BYTES, SMALL_MAX_VALUE,
 };
 
@@ -82,65 +82,59 @@ fn phase_key(tag: u8, i: usize, rng: &mut Rng, long_keys: bool) -> Vec<u8> {
     padded_key(&prefix, len.max(prefix.len()))
 }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "writes 10x the budget and reads every insert back: most of an hour under Miri"
-)]
-fn arena_stays_within_budget_under_random_sizes() {
-    within(
-        HANG_LIMIT,
-        arena_stays_within_budget_under_random_sizes_body,
-    );
-}
-
-fn arena_stays_within_budget_under_random_sizes_body() {
-    let (cache, _clock) = small_cache();
-    let mut rng = Rng::new(0xA11CE);
-    let mut keys: Vec<Vec<u8>> = Vec::new();
-    let mut written = 0u64;
-    let mut op = 0;
-    while written < 10 * SMALL_MAX_BYTES {
-        let roll = rng.below(100);
-        if roll < 80 || keys.is_empty() {
-            let k = phase_key(b'r', keys.len(), &mut rng, true);
-            let len = rng.log_uniform(1, SMALL_MAX_VALUE);
-            cache.insert(&k, &pattern_value(&k, len)).unwrap();
-            assert_eq!(
-                read_checked(&cache, &k),
-                Some(len),
-                "a fresh insert must be readable"
-            );
-            written += (k.len() + len) as u64;
-            keys.push(k);
-        } else {
-            let k = &keys[rng.below(keys.len() as u64) as usize];
-            match roll {
-                80..=89 => {
-                    read_checked(&cache, k);
-                }
-                90..=94 => {
-                    let len = rng.log_uniform(1, SMALL_MAX_VALUE);
-                    cache.insert(k, &pattern_value(k, len)).unwrap();
-                    written += (k.len() + len) as u64;
-                }
-                _ => {
-                    cache.remove(k);
-                    assert_eq!(cache.get(k), None);
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "writes 10x the budget and reads every insert back: most of an hour under Miri"
+    )]
+    fn arena_stays_within_budget_under_random_sizes() {
+        let (cache, _clock) = small_cache();
+        let mut rng = Rng::new(0xA11CE);
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut written = 0u64;
+        let mut op = 0;
+        while written < 10 * SMALL_MAX_BYTES {
+            let roll = rng.below(100);
+            if roll < 80 || keys.is_empty() {
+                let k = phase_key(b'r', keys.len(), &mut rng, true);
+                let len = rng.log_uniform(1, SMALL_MAX_VALUE);
+                cache.insert(&k, &pattern_value(&k, len)).unwrap();
+                assert_eq!(
+                    read_checked(&cache, &k),
+                    Some(len),
+                    "a fresh insert must be readable"
+                );
+                written += (k.len() + len) as u64;
+                keys.push(k);
+            } else {
+                let k = &keys[rng.below(keys.len() as u64) as usize];
+                match roll {
+                    80..=89 => {
+                        read_checked(&cache, k);
+                    }
+                    90..=94 => {
+                        let len = rng.log_uniform(1, SMALL_MAX_VALUE);
+                        cache.insert(k, &pattern_value(k, len)).unwrap();
+                        written += (k.len() + len) as u64;
+                    }
+                    _ => {
+                        cache.remove(k);
+                        assert_eq!(cache.get(k), None);
+                    }
                 }
             }
+            let s = check_bounds(&cache, &format!("op {op}"));
+            assert_eq!(s.entries, cache.len() as u64);
+            op += 1;
         }
-        let s = check_bounds(&cache, &format!("op {op}"));
-        assert_eq!(s.entries, cache.len() as u64);
-        op += 1;
+        let s = cache.stats();
+        assert!(s.evictions > 0, "10x the budget written without eviction");
+        audit(&cache);
+        // Everything still resident reads back whole.
+        let resident = keys.iter().filter_map(|k| read_checked(&cache, k)).count();
+        assert_eq!(resident as u64, cache.stats().entries);
+        assert!(resident > 0);
     }
-    let s = cache.stats();
-    assert!(s.evictions > 0, "10x the budget written without eviction");
-    audit(&cache);
-    // Everything still resident reads back whole.
-    let resident = keys.iter().filter_map(|k| read_checked(&cache, k)).count();
-    assert_eq!(resident as u64, cache.stats().entries);
-    assert!(resident > 0);
 }
 
 /// Writes `volume` bytes of phase `tag` with value lengths uniform in `lens`; returns the keys
@@ -200,34 +194,31 @@ fn check_phase_took_over(cache: &Cache, tag: u8, keys: &[Vec<u8>], min_share: f6
     );
 }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "writes 10x the budget in five phases of sizes: most of an hour under Miri"
-)]
-fn size_mix_shifts_move_pages_to_the_new_sizes() {
-    within(HANG_LIMIT, size_mix_shifts_move_pages_to_the_new_sizes_body);
-}
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "writes 10x the budget in five phases of sizes: most of an hour under Miri"
+    )]
+    fn size_mix_shifts_move_pages_to_the_new_sizes() {
+        let (cache, _clock) = small_cache();
+        let mut rng = Rng::new(0x5417);
+        let volume = scaled(2, 4) as u64 * SMALL_MAX_BYTES;
 
-fn size_mix_shifts_move_pages_to_the_new_sizes_body() {
-    let (cache, _clock) = small_cache();
-    let mut rng = Rng::new(0x5417);
-    let volume = scaled(2, 4) as u64 * SMALL_MAX_BYTES;
+        let small = run_phase(&cache, &mut rng, b's', (1, 256), volume);
+        check_phase_took_over(&cache, b's', &small, 0.25);
 
-    let small = run_phase(&cache, &mut rng, b's', (1, 256), volume);
-    check_phase_took_over(&cache, b's', &small, 0.25);
+        let large = run_phase(&cache, &mut rng, b'L', (16 << 10, SMALL_MAX_VALUE), volume);
+        check_phase_took_over(&cache, b'L', &large, 0.40);
 
-    let large = run_phase(&cache, &mut rng, b'L', (16 << 10, SMALL_MAX_VALUE), volume);
-    check_phase_took_over(&cache, b'L', &large, 0.40);
+        let tiny = run_phase(&cache, &mut rng, b't', (1, 256), volume);
+        check_phase_took_over(&cache, b't', &tiny, 0.25);
 
-    let tiny = run_phase(&cache, &mut rng, b't', (1, 256), volume);
-    check_phase_took_over(&cache, b't', &tiny, 0.25);
+        let medium = run_phase(&cache, &mut rng, b'm', (1024, 4096), volume);
+        check_phase_took_over(&cache, b'm', &medium, 0.40);
 
-    let medium = run_phase(&cache, &mut rng, b'm', (1024, 4096), volume);
-    check_phase_took_over(&cache, b'm', &medium, 0.40);
-
-    let giant = run_phase(&cache, &mut rng, b'G', (16 << 10, SMALL_MAX_VALUE), volume);
-    check_phase_took_over(&cache, b'G', &giant, 0.40);
+        let giant = run_phase(&cache, &mut rng, b'G', (16 << 10, SMALL_MAX_VALUE), volume);
+        check_phase_took_over(&cache, b'G', &giant, 0.40);
+    }
 }
 
 /// Fills the cache with small entries, empties it with `empty`, then writes large entries
@@ -261,87 +252,72 @@ fn refill_after_emptying(empty: impl Fn(&Cache, &[Vec<u8>])) {
     );
 }
 
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "fills 2x the budget with small entries: several minutes under Miri"
-)]
-fn clear_frees_pages_for_other_sizes() {
-    within(HANG_LIMIT, clear_frees_pages_for_other_sizes_body);
-}
-
-fn clear_frees_pages_for_other_sizes_body() {
-    refill_after_emptying(|cache, _| cache.clear());
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "fills 2x the budget with small entries: several minutes under Miri"
-)]
-fn removing_everything_frees_pages_for_other_sizes() {
-    within(
-        HANG_LIMIT,
-        removing_everything_frees_pages_for_other_sizes_body,
-    );
-}
-
-fn removing_everything_frees_pages_for_other_sizes_body() {
-    refill_after_emptying(|cache, keys| {
-        for k in keys {
-            cache.remove(k);
-        }
-    });
-}
-
-#[test]
-#[cfg_attr(
-    miri,
-    ignore = "6,000 inserts, some with keys of up to 64 KiB: tens of minutes under Miri"
-)]
-fn ttl_churn_stays_within_budget_and_never_serves_expired() {
-    within(
-        HANG_LIMIT,
-        ttl_churn_stays_within_budget_and_never_serves_expired_body,
-    );
-}
-
-fn ttl_churn_stays_within_budget_and_never_serves_expired_body() {
-    let (cache, clock) = small_cache();
-    let mut rng = Rng::new(0x77);
-    // Each key's deadline in clock nanoseconds, `u64::MAX` for none.
-    let mut deadlines: Vec<(Vec<u8>, u64)> = Vec::new();
-    let mut deadline_of: HashMap<Vec<u8>, u64> = HashMap::new();
-    let mut now = 0u64;
-    for i in 0..scaled(6_000, 30_000) {
-        let k = phase_key(b't', i, &mut rng, true);
-        let len = rng.log_uniform(1, SMALL_MAX_VALUE);
-        let ttl_ms = rng.range(0, 2000) as u64;
-        let ttl = (ttl_ms < 1900).then(|| Duration::from_millis(ttl_ms));
-        cache
-            .insert_with_ttl(&k, &pattern_value(&k, len), ttl)
-            .unwrap();
-        let deadline = ttl.map_or(u64::MAX, |t| now + t.as_nanos() as u64);
-        deadline_of.insert(k.clone(), deadline);
-        deadlines.push((k, deadline));
-
-        let step = rng.range(0, 3_000_000) as u64;
-        clock.advance(Duration::from_nanos(step));
-        now += step;
-        check_bounds(&cache, &format!("ttl write {i}"));
-
-        for _ in 0..2 {
-            let (k, deadline) = &deadlines[rng.below(deadlines.len() as u64) as usize];
-            let got = read_checked(&cache, k);
-            assert!(
-                got.is_none() || now < *deadline,
-                "entry served at {now} ns, its deadline was {deadline} ns"
-            );
-        }
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "fills 2x the budget with small entries: several minutes under Miri"
+    )]
+    fn clear_frees_pages_for_other_sizes() {
+        refill_after_emptying(|cache, _| cache.clear());
     }
-    let s = cache.stats();
-    assert!(s.expirations + s.evictions > 0);
-    for (k, _, _) in cache.iter() {
-        assert!(now < deadline_of[&k], "iter yielded an expired entry");
+}
+
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "fills 2x the budget with small entries: several minutes under Miri"
+    )]
+    fn removing_everything_frees_pages_for_other_sizes() {
+        refill_after_emptying(|cache, keys| {
+            for k in keys {
+                cache.remove(k);
+            }
+        });
+    }
+}
+
+hang_limited! {
+    #[cfg_attr(
+        miri,
+        ignore = "6,000 inserts, some with keys of up to 64 KiB: tens of minutes under Miri"
+    )]
+    fn ttl_churn_stays_within_budget_and_never_serves_expired() {
+        let (cache, clock) = small_cache();
+        let mut rng = Rng::new(0x77);
+        // Each key's deadline in clock nanoseconds, `u64::MAX` for none.
+        let mut deadlines: Vec<(Vec<u8>, u64)> = Vec::new();
+        let mut deadline_of: HashMap<Vec<u8>, u64> = HashMap::new();
+        let mut now = 0u64;
+        for i in 0..scaled(6_000, 30_000) {
+            let k = phase_key(b't', i, &mut rng, true);
+            let len = rng.log_uniform(1, SMALL_MAX_VALUE);
+            let ttl_ms = rng.range(0, 2000) as u64;
+            let ttl = (ttl_ms < 1900).then(|| Duration::from_millis(ttl_ms));
+            cache
+                .insert_with_ttl(&k, &pattern_value(&k, len), ttl)
+                .unwrap();
+            let deadline = ttl.map_or(u64::MAX, |t| now + t.as_nanos() as u64);
+            deadline_of.insert(k.clone(), deadline);
+            deadlines.push((k, deadline));
+
+            let step = rng.range(0, 3_000_000) as u64;
+            clock.advance(Duration::from_nanos(step));
+            now += step;
+            check_bounds(&cache, &format!("ttl write {i}"));
+
+            for _ in 0..2 {
+                let (k, deadline) = &deadlines[rng.below(deadlines.len() as u64) as usize];
+                let got = read_checked(&cache, k);
+                assert!(
+                    got.is_none() || now < *deadline,
+                    "entry served at {now} ns, its deadline was {deadline} ns"
+                );
+            }
+        }
+        let s = cache.stats();
+        assert!(s.expirations + s.evictions > 0);
+        for (k, _, _) in cache.iter() {
+            assert!(now < deadline_of[&k], "iter yielded an expired entry");
+        }
     }
 }

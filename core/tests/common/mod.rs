@@ -95,6 +95,41 @@ const FAILURE_POLL: Duration = Duration::from_millis(100);
 /// there may take a few minutes of it: ten is far above what the Miri run's budget allows.
 pub const HANG_LIMIT: Duration = Duration::from_secs(if cfg!(miri) { 600 } else { 120 });
 
+/// Defines a `#[test]` whose body runs through [`within`] with [`HANG_LIMIT`]: on a thread of
+/// its own, failing the test if it has not finished by then. The tests that drive the cache
+/// hard (eviction, pages moving between classes, several threads) are hang-limited, so that
+/// a cache that livelocks or deadlocks fails the test that found it, with a message that says
+/// so, instead of hanging the whole run with no sign of where.
+///
+/// The test keeps its name, attributes and doc comment:
+///
+/// ```ignore
+/// hang_limited! {
+///     /// What the test checks.
+///     #[cfg_attr(miri, ignore = "why it is too slow there")]
+///     fn name_of_the_test() {
+///         // the body, as in any test
+///     }
+/// }
+/// ```
+///
+/// It expects this module at the crate root as `common`, as every test target declares it.
+/// rustfmt leaves what stands inside a macro's braces alone: keep the body formatted by hand.
+// Like the rest of this module, unused by some test targets (the stress test sets its own
+// limit).
+#[allow(unused_macros)]
+macro_rules! hang_limited {
+    ($(#[$attribute:meta])* fn $name:ident() $body:block) => {
+        $(#[$attribute])*
+        #[test]
+        fn $name() {
+            $crate::common::within($crate::common::HANG_LIMIT, || $body);
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use hang_limited;
+
 /// A builder for the small cache ([`SMALL_MAX_BYTES`], values up to [`SMALL_MAX_VALUE`]) on a
 /// manual clock.
 pub fn small_builder(clock: &Arc<ManualClock>) -> CacheBuilder {
