@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the long, history-checked stress test (core/tests/stress.rs, ignored by plain `cargo
+# Runs the long, history-checked stress test (core/tests/stress/, ignored by plain `cargo
 # test`): first optimised for SECONDS, then under AddressSanitizer and ThreadSanitizer with
 # the nightly toolchain, which it installs (with rust-src, for ThreadSanitizer's instrumented
 # std) if missing.

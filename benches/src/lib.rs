@@ -21,9 +21,3 @@ pub mod text;
 pub mod throughput;
 pub mod traces;
 pub mod zipf;
-
-/// The README's Rust examples, compiled and run by `cargo test --workspace` as doctests, so
-/// the README can never show code that does not build against the current API.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
