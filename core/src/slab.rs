@@ -182,24 +182,28 @@ impl Slab {
         id >> self.index_bits
     }
 
-    /// Locates chunk `id` for a lock-free reader: the chunk and the layout it was computed
-    /// from, or `None` when the id does not fit the page's current layout. The reader must
-    /// confirm with [`Slab::layout_unchanged`] after its seqlock check.
-    #[inline]
-    fn locate(&self, id: u32) -> Option<(Chunk<'_>, Layout)> {
+    /// Locates chunk `id` for a lock-free reader: the chunk, the layout it was computed from
+    /// and that layout's size class, or `None` when the id does not fit the page's current
+    /// layout. The reader must confirm with [`Slab::layout_unchanged`] after its seqlock check.
+    // Always inlined into its two lock-free callers (a read and its prefetch): outlined, it
+    // returned its three results through memory, some 8 instructions more per get.
+    #[inline(always)]
+    fn locate(&self, id: u32) -> Option<(Chunk<'_>, Layout, usize)> {
         let page = self.page_of(id);
         if page >= self.arena.page_count() {
             return None;
         }
         let layout = self.arena.layout(page);
-        let class = &self.classes[layout.class()?];
+        let class = layout.class()?;
+        let geometry = &self.classes[class];
         let index = (id & ((1 << self.index_bits) - 1)) as usize;
-        if index >= class.per_page {
+        if index >= geometry.per_page {
             return None;
         }
         Some((
-            Chunk::new(self.arena.chunk_words(page, index, class.chunk_words)),
+            Chunk::new(self.arena.chunk_words(page, index, geometry.chunk_words)),
             layout,
+            class,
         ))
     }
 
@@ -218,10 +222,9 @@ impl Slab {
         id: u32,
         read: impl FnOnce(Chunk<'_>, Option<EntryHead>) -> R,
     ) -> Option<(R, usize)> {
-        let (chunk, layout) = self.locate(id)?;
+        let (chunk, layout, class) = self.locate(id)?;
         let seq = chunk.read_begin()?;
         let result = read(chunk, chunk.head());
-        let class = layout.class()?;
         (chunk.read_end(seq) && self.layout_unchanged(id, layout)).then_some((result, class))
     }
 
@@ -266,7 +269,7 @@ impl Slab {
     /// the page's class, or the bucket lock of an index slot that points at the chunk.
     pub(crate) fn chunk(&self, id: u32) -> Chunk<'_> {
         match self.locate(id) {
-            Some((chunk, _)) => chunk,
+            Some((chunk, ..)) => chunk,
             None => unreachable!("chunk {id} addressed without its page's layout held stable"),
         }
     }
@@ -648,7 +651,7 @@ impl ClassChunks for ClassView<'_> {
     }
 
     fn prefetch(&self, id: u32) {
-        if let Some((chunk, _)) = self.slab.locate(id) {
+        if let Some((chunk, ..)) = self.slab.locate(id) {
             chunk.prefetch();
         }
     }
