@@ -212,6 +212,16 @@ struct slabcache_stats {
    * Memory outside the arena: the index, the page table, the eviction policy's tables.
    */
   uint64_t fixed_overhead_bytes;
+  /**
+   * Loaders run by the single-flight read-through (one per load, however many callers
+   * shared it).
+   */
+  uint64_t loads;
+  /**
+   * Read-through callers that waited for another caller's loader instead of running
+   * their own.
+   */
+  uint64_t load_waits;
 };
 
 /**

@@ -61,13 +61,13 @@ rustc --version
 
 # ---------------------------------------------------------------------------------------
 section "Rust: unit, integration and doc tests (debug build, debug assertions on)"
-logged cargo test --workspace --no-fail-fast || status=1
+logged cargo test --workspace --all-features --no-fail-fast || status=1
 
 # ---------------------------------------------------------------------------------------
 if [ "${SLABCACHE_SKIP_RELEASE_TESTS:-0}" != "1" ]; then
     # Optimised code runs the concurrency tests at full speed, where races are likeliest.
     section "Rust: unit and integration tests (release build)"
-    logged cargo test --workspace --release --tests --no-fail-fast || status=1
+    logged cargo test --workspace --all-features --release --tests --no-fail-fast || status=1
 fi
 
 # ---------------------------------------------------------------------------------------

@@ -21,10 +21,11 @@ use std::time::Duration;
 use crate::chunk::{self, Chunk, EntryHead};
 use crate::error::Error;
 use crate::index::{chunk_of, Index, KeyHash};
+use crate::load::Flights;
 use crate::slab::{Slab, Unpublish};
 use crate::stats::Stats;
 use crate::stats::{Counter, Counters};
-use crate::sync::{self, AtomicU64, CachePadded, Ordering};
+use crate::sync::{self, AtomicBool, AtomicU64, CachePadded, Ordering};
 use crate::ttl::Clock;
 use crate::ttl::{Now, TtlRules};
 use crate::version::Version;
@@ -55,15 +56,19 @@ pub struct Cache {
     clock: Arc<dyn Clock>,
     max_value_bytes: usize,
     max_bytes: u64,
+    /// Loads in flight (`get_or_load`), whose leases every write and remove breaks.
+    flights: Flights,
 }
 
 /// The condition a write must meet, checked under the bucket lock.
 #[derive(Clone, Copy)]
-enum Condition {
+enum Condition<'a> {
     Always,
     Absent,
     Present,
     Version(Version),
+    /// Unless this lease was broken: a load's store (see `load::flight`).
+    Leased(&'a AtomicBool),
 }
 
 /// An entry found under the bucket lock.
@@ -204,6 +209,7 @@ impl Cache {
 
     /// Removes every entry. Entries written concurrently may survive.
     pub fn clear(&self) {
+        self.flights.break_all_leases();
         let mut freed = Vec::new();
         for chain in 0..self.index.chain_count() {
             if self.index.chain_slots(chain).next().is_none() {
@@ -265,7 +271,49 @@ impl Cache {
             arena_bytes_used: self.slab.arena_bytes_used(),
             max_bytes: self.max_bytes,
             fixed_overhead_bytes: (self.index.overhead_bytes() + self.slab.overhead_bytes()) as u64,
+            loads: c(Counter::Load),
+            load_waits: c(Counter::LoadWait),
         }
+    }
+
+    // ----- for the load layer (`load/`) -----
+
+    pub(crate) fn flights(&self) -> &Flights {
+        &self.flights
+    }
+
+    pub(crate) fn count(&self, counter: Counter) {
+        self.counters.bump(counter);
+    }
+
+    /// Refuses a key the cache could never hold, as a write would.
+    pub(crate) fn check_key(&self, key: &[u8]) -> Result<(), Error> {
+        self.check_sizes(key, &[])
+    }
+
+    /// Runs `f` under the key's bucket lock, with the key's hash and whether it has a live
+    /// entry. Every write of the key is ordered before or after `f` by that lock: how a load
+    /// registers so that any later write breaks its lease.
+    pub(crate) fn with_key_locked<R>(&self, key: &[u8], f: impl FnOnce(KeyHash, bool) -> R) -> R {
+        let hash = self.index.hash(key);
+        let now = Now::new(&*self.clock);
+        let locked = self.index.lock(hash);
+        let live = self
+            .find_locked(&locked, key)
+            .is_some_and(|c| !now.expired(c.head.deadline));
+        f(hash, live)
+    }
+
+    /// Stores a loaded value unless `lease` was broken (a write or remove of the key landed
+    /// since the load was registered); then [`Error::Exists`].
+    pub(crate) fn insert_leased(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+        lease: &AtomicBool,
+    ) -> Result<Version, Error> {
+        self.write(key, value, ttl, Condition::Leased(lease))
     }
 
     // ----- reads -----
@@ -359,7 +407,7 @@ impl Cache {
         key: &[u8],
         value: &[u8],
         ttl: Option<Duration>,
-        condition: Condition,
+        condition: Condition<'_>,
     ) -> Result<Version, Error> {
         self.check_sizes(key, value)?;
         let hash = self.index.hash(key);
@@ -387,6 +435,7 @@ impl Cache {
             if let Some(live) = live {
                 if self.slab.class_of(live.id) == Some(class) {
                     let version = self.rewrite(&locked, live, hash, key, value, deadline);
+                    self.flights.break_leases(hash, key);
                     drop(locked);
                     if let Some(id) = fresh {
                         self.slab.abandon(id);
@@ -420,6 +469,7 @@ impl Cache {
             self.slab.chunk(id).end_write(version.get());
             let slot = current.as_ref().map_or_else(|| locked.vacant(), |c| c.slot);
             locked.set(slot, id);
+            self.flights.break_leases(hash, key);
             let replaced = current.map(|c| (self.slab.published(c.id), c.head));
             drop(locked);
             self.counters
@@ -468,8 +518,15 @@ impl Cache {
         version
     }
 
-    fn check_condition(&self, condition: Condition, current: Option<Version>) -> Result<(), Error> {
+    fn check_condition(
+        &self,
+        condition: Condition<'_>,
+        current: Option<Version>,
+    ) -> Result<(), Error> {
         match (condition, current) {
+            // Whoever broke the lease wrote or removed the key after the load began: theirs
+            // is the newer state. Reported as the key being taken; the loader ignores why.
+            (Condition::Leased(broken), _) if broken.load(Ordering::Relaxed) => Err(Error::Exists),
             (Condition::Absent, Some(_)) => Err(Error::Exists),
             (Condition::Present | Condition::Version(_), None) => Err(Error::NotFound),
             (Condition::Version(expected), Some(current)) if expected != current => {
@@ -502,6 +559,9 @@ impl Cache {
         }
         let hash = self.index.hash(key);
         let locked = self.index.lock(hash);
+        // Even a remove that finds nothing ends a load begun before it: the caller is
+        // invalidating what that load may have read.
+        self.flights.break_leases(hash, key);
         let Some(current) = self.find_locked(&locked, key) else {
             return Err(Error::NotFound);
         };

@@ -35,6 +35,7 @@ mod cache;
 mod chunk;
 mod error;
 mod index;
+mod load;
 #[cfg(all(test, slabcache_loom))]
 mod loom_models;
 mod mapping;
@@ -48,6 +49,7 @@ mod version;
 
 pub use cache::{Cache, CacheBuilder, Iter, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 pub use error::Error;
+pub use load::{LoadError, LoadResult};
 pub use stats::Stats;
 pub use ttl::{Clock, ManualClock, SystemClock};
 pub use version::Version;

@@ -20,9 +20,11 @@ pub(crate) enum Counter {
     CasFailure,
     /// Key + value bytes resident; a wrapping sum of signed changes.
     PayloadBytes,
+    Load,
+    LoadWait,
 }
 
-const COUNTERS: usize = 9;
+const COUNTERS: usize = 11;
 const STRIPES: usize = 16;
 
 pub(crate) struct Counters {
@@ -95,6 +97,12 @@ pub struct Stats {
     /// handle of 8 bytes and a ring slot of 4 per entry, plus 8 sketch bytes per entry of a
     /// class's capacity).
     pub fixed_overhead_bytes: u64,
+    /// Loaders run by `get_or_load` and its variants (one per flight, however many callers
+    /// shared it).
+    pub loads: u64,
+    /// Callers of `get_or_load` that waited for another caller's loader instead of running
+    /// their own.
+    pub load_waits: u64,
 }
 
 impl Stats {

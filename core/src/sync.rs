@@ -7,10 +7,10 @@
 #[cfg(not(slabcache_loom))]
 pub(crate) use spin::{Mutex, MutexGuard};
 #[cfg(not(slabcache_loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 #[cfg(slabcache_loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 #[cfg(slabcache_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 
@@ -207,4 +207,17 @@ thread_local! {
 #[inline]
 pub(crate) fn thread_stripe() -> usize {
     THREAD_STRIPE.with(|s| *s)
+}
+
+/// A number that tells the calling thread apart from every other live thread: the address of
+/// its `THREAD_ANCHOR`. Two threads alive at once never share it; a thread started after
+/// another ended may reuse the ended one's. For telling whether the caller is the thread that
+/// owns something that lives no longer than that thread (a load it leads). `None` once the
+/// thread's thread-locals are destroyed (the cache used from another thread-local's
+/// destructor).
+#[inline]
+pub(crate) fn thread_token() -> Option<usize> {
+    THREAD_ANCHOR
+        .try_with(|anchor| std::ptr::from_ref(anchor) as usize)
+        .ok()
 }

@@ -139,6 +139,12 @@ pub struct slabcache_stats {
     pub max_bytes: u64,
     /// Memory outside the arena: the index, the page table, the eviction policy's tables.
     pub fixed_overhead_bytes: u64,
+    /// Loaders run by the single-flight read-through (one per load, however many callers
+    /// shared it).
+    pub loads: u64,
+    /// Read-through callers that waited for another caller's loader instead of running
+    /// their own.
+    pub load_waits: u64,
 }
 
 /// A snapshot of a cache's counters (see `struct slabcache_stats`).
@@ -553,6 +559,8 @@ pub unsafe extern "C" fn slabcache_stats(
             arena_bytes_used,
             max_bytes,
             fixed_overhead_bytes,
+            loads,
+            load_waits,
         });
         // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
         unsafe { out.write(stats) };

@@ -10,6 +10,7 @@ use super::{Cache, MAX_KEY_LEN, VERSION_STRIPES};
 use crate::chunk;
 use crate::error::Error;
 use crate::index::Index;
+use crate::load::Flights;
 use crate::slab::Slab;
 use crate::stats::Counters;
 use crate::sync::{AtomicU64, CachePadded};
@@ -158,6 +159,7 @@ impl CacheBuilder {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
             max_value_bytes: self.max_value_bytes,
             max_bytes,
+            flights: Flights::new(),
         })
     }
 }
