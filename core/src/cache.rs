@@ -282,6 +282,11 @@ impl Cache {
         &self.flights
     }
 
+    /// The clock the cache judges expiry by.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
     pub(crate) fn count(&self, counter: Counter) {
         self.counters.bump(counter);
     }

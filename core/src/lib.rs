@@ -31,6 +31,7 @@
 struct ReadmeExamples;
 
 mod arena;
+mod backed;
 mod cache;
 mod chunk;
 mod error;
@@ -47,6 +48,10 @@ mod sync;
 mod ttl;
 mod version;
 
+pub use backed::{
+    Backed, BackedBuilder, BackedError, BackedStats, Retry, Source, WhenFull, WriteBehind,
+    WriteFailure, WriteMode,
+};
 pub use cache::{Cache, CacheBuilder, Iter, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 pub use error::Error;
 pub use load::{LoadError, LoadResult};

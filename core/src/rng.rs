@@ -8,6 +8,8 @@ use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
+use crate::sync::{AtomicU64, Ordering};
+
 /// A fresh unpredictable 64-bit seed. Under loom and the fuzzers, a fixed one: a model must
 /// take the same path every time loom replays it, and a fuzzer's finding must replay the same
 /// evictions.
@@ -24,19 +26,51 @@ thread_local! {
     static STATE: Cell<u64> = Cell::new(random_seed());
 }
 
+const WYRAND_STEP: u64 = 0xa076_1d64_78bd_642f;
+
+/// wyrand's output for the state `x` (after the step).
+fn wyrand_mix(x: u64) -> u64 {
+    let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
+    ((t >> 64) as u64) ^ (t as u64)
+}
+
 /// Next pseudo-random 64-bit value of this thread's generator.
 pub(crate) fn next_u64() -> u64 {
     STATE.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+        let x = s.get().wrapping_add(WYRAND_STEP);
         s.set(x);
-        let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-        ((t >> 64) as u64) ^ (t as u64)
+        wyrand_mix(x)
     })
 }
 
 /// Uniform in `[0, 1)`.
 pub(crate) fn unit_f64() -> f64 {
-    (next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    unit_of(next_u64())
+}
+
+fn unit_of(random: u64) -> f64 {
+    (random >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// A generator shared by threads, from a seed of the caller's choosing: the same seed and
+/// the same sequence of calls give the same values (for reproducible randomized decisions,
+/// such as early expiry in tests). Lock-free: each call takes the next state with one
+/// `fetch_add`.
+pub(crate) struct SharedRng(AtomicU64);
+
+impl SharedRng {
+    pub(crate) fn new(seed: u64) -> Self {
+        SharedRng(AtomicU64::new(seed))
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub(crate) fn unit_f64(&self) -> f64 {
+        let x = self
+            .0
+            .fetch_add(WYRAND_STEP, Ordering::Relaxed)
+            .wrapping_add(WYRAND_STEP);
+        unit_of(wyrand_mix(x))
+    }
 }
 
 /// Uniform in `[0, n)`; `n` must be non-zero.

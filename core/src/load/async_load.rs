@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use super::flight::Role;
+use super::flight::{Purpose, Role};
 use super::{finished, LoadError, LoadResult};
 use crate::cache::Cache;
 use crate::stats::Counter;
@@ -56,7 +56,7 @@ impl Cache {
         self.check_key(key).map_err(LoadError::Cache)?;
         let mut load = Some(load);
         loop {
-            let outcome = match self.flights().join::<E>(self, key, None) {
+            let outcome = match self.flights().join::<E>(self, key, None, Purpose::Miss) {
                 Role::Present => match self.get(key) {
                     Some(value) => return Ok(Some(value)),
                     None => continue,
@@ -70,7 +70,7 @@ impl Cache {
                     let load = load.take().expect("a caller leads at most one flight");
                     self.count(Counter::Load);
                     let answer = CatchUnwind::new(|| load(key.to_vec())).await;
-                    self.land(lead, key, ttl, answer)
+                    self.store_and_land(lead, key, ttl, answer)
                 }
             };
             if let Some(result) = finished(outcome) {

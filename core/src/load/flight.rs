@@ -22,6 +22,11 @@
 //!   anything else.
 //! - Flights are keyed by key and by the loader's error type, so a follower can always receive
 //!   its leader's error as its own type; callers with different error types load separately.
+//! - Besides loads of missed keys, the source-backed layer (`backed`) runs two other kinds of
+//!   flight ([`Purpose`]): background refreshes of a live entry (which a miss may follow, and
+//!   which never start while a load of the key is in flight), and write-through's leases
+//!   (which nobody follows: they only learn whether another write of the key landed between
+//!   the write's store to the source and its store to the cache).
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -62,7 +67,8 @@ pub(crate) enum Outcome {
 
 /// One load in flight.
 pub(crate) struct Flight {
-    error_type: TypeId,
+    /// The loader's error type; `None` for a write's lease, which nobody follows.
+    error_type: Option<TypeId>,
     /// The leading thread's [`sync::thread_token`]; `None` for an async leader, whose task may
     /// move between threads and share its thread with followers.
     leader: Option<usize>,
@@ -72,6 +78,20 @@ pub(crate) struct Flight {
     landed: Condvar,
     #[cfg(feature = "async")]
     landed_async: event_listener::Event,
+}
+
+/// Why a flight is being joined, which decides what an existing entry or flight means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A caller that missed: a live entry means there is nothing to load, and a load in
+    /// flight is one to wait for.
+    Miss,
+    /// A refresh of an entry that may still be live: only a load already in flight stops it.
+    Refresh,
+    /// A write to the source (write-through) that wants to know whether any other write of
+    /// the key lands before its own store to the cache. Nobody waits for it, and it never
+    /// waits: it always leads a flight of its own.
+    Write,
 }
 
 /// What a caller that missed is to do.
@@ -111,22 +131,27 @@ impl Flights {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Decides the role of a caller that missed `key`: registers a flight it leads, or finds
-    /// the one to follow. `leader` is the caller's thread token (`None` for an async caller).
+    /// Decides the role of a caller of `key`: registers a flight it leads, or finds the one to
+    /// follow (see [`Purpose`]). `leader` is the caller's thread token (`None` for an async
+    /// caller).
     pub(crate) fn join<E: Any>(
         &self,
         cache: &Cache,
         key: &[u8],
         leader: Option<usize>,
+        purpose: Purpose,
     ) -> Role<'_> {
-        let error_type = TypeId::of::<E>();
+        let error_type = (purpose != Purpose::Write).then(TypeId::of::<E>);
         cache.with_key_locked(key, |hash, live| {
-            if live {
+            if live && purpose == Purpose::Miss {
                 return Role::Present;
             }
             let mut shard = self.shard(hash);
             let flights = shard.entry(key.to_vec()).or_default();
-            if let Some(flight) = flights.iter().find(|f| f.error_type == error_type) {
+            let running = flights
+                .iter()
+                .find(|f| error_type.is_some() && f.error_type == error_type);
+            if let Some(flight) = running {
                 return if leader.is_some() && flight.leader == leader {
                     Role::Recursive
                 } else {

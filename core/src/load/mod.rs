@@ -38,7 +38,7 @@ mod async_load;
 pub(crate) mod flight;
 
 pub(crate) use flight::Flights;
-use flight::{Lead, Outcome, Role};
+pub(crate) use flight::{Lead, Outcome, Purpose, Role};
 
 /// Why `get_or_load` has no value to return.
 #[derive(Debug)]
@@ -128,57 +128,74 @@ impl Cache {
         self.check_key(key).map_err(LoadError::Cache)?;
         let mut load = Some(load);
         loop {
-            let outcome = match self.flights().join::<E>(self, key, sync::thread_token()) {
-                Role::Present => match self.get(key) {
-                    Some(value) => return Ok(Some(value)),
-                    None => continue,
-                },
-                Role::Recursive => return Err(LoadError::Recursive),
-                Role::Follow(flight) => {
-                    self.count(Counter::LoadWait);
-                    flight.wait()
-                }
-                Role::Lead(lead) => {
-                    let load = load.take().expect("a caller leads at most one flight");
-                    self.count(Counter::Load);
-                    let answer = panic::catch_unwind(AssertUnwindSafe(|| load(key)));
-                    self.land(lead, key, ttl, answer)
-                }
-            };
+            let outcome =
+                match self
+                    .flights()
+                    .join::<E>(self, key, sync::thread_token(), Purpose::Miss)
+                {
+                    Role::Present => match self.get(key) {
+                        Some(value) => return Ok(Some(value)),
+                        None => continue,
+                    },
+                    Role::Recursive => return Err(LoadError::Recursive),
+                    Role::Follow(flight) => {
+                        self.count(Counter::LoadWait);
+                        flight.wait()
+                    }
+                    Role::Lead(lead) => {
+                        let load = load.take().expect("a caller leads at most one flight");
+                        self.count(Counter::Load);
+                        let answer = panic::catch_unwind(AssertUnwindSafe(|| load(key)));
+                        self.store_and_land(lead, key, ttl, answer)
+                    }
+                };
             if let Some(result) = finished(outcome) {
                 return result;
             }
         }
     }
 
-    /// Turns the leader's loader's answer into the outcome its callers get, stores a value
-    /// under the flight's lease, then lands the outcome (in that order: see `flight`).
-    fn land<E: Send + Sync + 'static>(
+    /// Lands the leader's answer, storing a loaded value under the flight's lease first.
+    fn store_and_land<E: Send + Sync + 'static>(
         &self,
         lead: Lead<'_>,
         key: &[u8],
         ttl: Option<Duration>,
         answer: thread::Result<Result<Option<Vec<u8>>, E>>,
     ) -> Outcome {
-        let outcome = match answer {
-            Ok(Ok(Some(value))) => {
+        land_answer(lead, answer, |value, lease| {
+            if let Some(value) = value {
                 // Refused when the lease broke (a newer write won) or the value is too long
                 // to cache; the callers get the value either way.
-                let _ = self.insert_leased(key, &value, ttl, lead.lease());
-                Outcome::Loaded(Some(value))
+                let _ = self.insert_leased(key, value, ttl, lease);
             }
-            Ok(Ok(None)) => Outcome::Loaded(None),
-            Ok(Err(e)) => Outcome::Failed(Arc::new(e)),
-            Err(panic) => Outcome::Panicked(panic_message(&*panic)),
-        };
-        lead.land(outcome.clone());
-        outcome
+        })
     }
+}
+
+/// Turns a leader's loader's answer into the outcome every caller of its flight gets: for an
+/// answer from the source (a value or "not found"), `store` first puts it in the cache under
+/// the flight's lease; then the outcome lands (in that order: see `flight`).
+pub(crate) fn land_answer<E: Send + Sync + 'static>(
+    lead: Lead<'_>,
+    answer: thread::Result<Result<Option<Vec<u8>>, E>>,
+    store: impl FnOnce(Option<&[u8]>, &sync::AtomicBool),
+) -> Outcome {
+    let outcome = match answer {
+        Ok(Ok(value)) => {
+            store(value.as_deref(), lead.lease());
+            Outcome::Loaded(value)
+        }
+        Ok(Err(e)) => Outcome::Failed(Arc::new(e)),
+        Err(panic) => Outcome::Panicked(panic_message(&*panic)),
+    };
+    lead.land(outcome.clone());
+    outcome
 }
 
 /// The caller's result once its flight landed (the flight's error type is the caller's);
 /// `None` when the flight was abandoned and the caller must start over.
-fn finished<E: Send + Sync + 'static>(outcome: Outcome) -> Option<LoadResult<E>> {
+pub(crate) fn finished<E: Send + Sync + 'static>(outcome: Outcome) -> Option<LoadResult<E>> {
     Some(match outcome {
         Outcome::Loaded(value) => Ok(value),
         Outcome::Failed(e) => Err(LoadError::Failed(
@@ -190,7 +207,8 @@ fn finished<E: Send + Sync + 'static>(outcome: Outcome) -> Option<LoadResult<E>>
     })
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {
