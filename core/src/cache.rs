@@ -26,6 +26,7 @@ use crate::slab::{Slab, Unpublish};
 use crate::stats::Stats;
 use crate::stats::{Counter, Counters};
 use crate::sync::{self, AtomicBool, AtomicU64, CachePadded, Ordering};
+use crate::tags::Tags;
 use crate::ttl::Clock;
 use crate::ttl::{Now, TtlRules};
 use crate::version::Version;
@@ -58,6 +59,8 @@ pub struct Cache {
     max_bytes: u64,
     /// Loads in flight (`get_or_load`), whose leases every write and remove breaks.
     flights: Flights,
+    /// Which entries carry which tags (`insert_tagged`).
+    tags: Tags,
 }
 
 /// The condition a write must meet, checked under the bucket lock.
@@ -120,7 +123,7 @@ impl Cache {
     /// Whether `key` is present and not expired. Copies nothing, counts no hit or miss, and
     /// does not count as a use of the entry for eviction.
     pub fn contains(&self, key: &[u8]) -> bool {
-        self.read(key, None, false).is_some()
+        self.version_of(key).is_some()
     }
 
     /// Stores `value` under `key` with the default TTL; returns the new version.
@@ -280,6 +283,20 @@ impl Cache {
 
     pub(crate) fn flights(&self) -> &Flights {
         &self.flights
+    }
+
+    pub(crate) fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    /// The version of `key`'s live entry, read without counting a hit or a miss.
+    pub(crate) fn version_of(&self, key: &[u8]) -> Option<Version> {
+        self.read(key, None, false)
+    }
+
+    /// Removes `key` if it still has the `version` it was tagged with (a tag invalidation).
+    pub(crate) fn remove_tagged_out(&self, key: &[u8], version: Version) -> Result<(), Error> {
+        self.remove_where(key, Some(version))
     }
 
     /// The clock the cache judges expiry by.

@@ -45,6 +45,7 @@ mod rng;
 mod slab;
 mod stats;
 mod sync;
+mod tags;
 mod ttl;
 mod version;
 

@@ -691,3 +691,28 @@ hang_limited! {
         racing_writers_leave_no_older_value(WriteMode::Around);
     }
 }
+
+#[test]
+fn tagged_puts_are_dropped_from_the_cache_by_their_tag_and_reload() {
+    for mode in [WriteMode::Through, behind(WriteBehind::default())] {
+        let backed = Backed::builder(plain_cache(), Db::new())
+            .write_mode(mode)
+            .build()
+            .expect("config");
+        backed.put_tagged(b"a", b"1", &[b"group"]).unwrap();
+        backed
+            .put_tagged(b"b", b"2", &[b"group", b"other"])
+            .unwrap();
+        backed.put(b"c", b"3").unwrap();
+        backed.flush();
+        assert_eq!(backed.invalidate_tag(b"group"), 2);
+        assert!(!backed.cache().contains(b"a") && !backed.cache().contains(b"b"));
+        assert!(backed.cache().contains(b"c"));
+        assert_eq!(
+            backed.get(b"a").unwrap().as_deref(),
+            Some(&b"1"[..]),
+            "reloaded"
+        );
+        assert_eq!(backed.source().loads_of(b"a"), 1);
+    }
+}

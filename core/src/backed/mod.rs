@@ -33,6 +33,7 @@ use crate::load::{self, LoadError, LoadResult, Outcome, Purpose, Role};
 use crate::rng::{self, SharedRng};
 use crate::sync::{self, AtomicBool, Ordering};
 use crate::ttl::duration_nanos;
+use crate::version::Version;
 
 mod behind;
 mod frame;
@@ -368,12 +369,30 @@ impl<S: Source> Backed<S> {
 
     /// Writes `value` as the value of `key`, as the write mode says.
     pub fn put(&self, key: &[u8], value: &[u8]) -> Result<(), BackedError<S::Error>> {
-        self.shared.put(key, Some(value))
+        self.shared.put(key, Some(value), &[])
+    }
+
+    /// [`put`](Backed::put), tagging the cached entry with `tags` (see
+    /// [`Cache::insert_tagged`]): [`invalidate_tag`](Backed::invalidate_tag) of any of them
+    /// drops it from the cache, and the next read loads it again. In write-around mode
+    /// nothing is cached, so the tags have nothing to mark.
+    pub fn put_tagged(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        tags: &[&[u8]],
+    ) -> Result<(), BackedError<S::Error>> {
+        self.shared.put(key, Some(value), tags)
+    }
+
+    /// Drops every cached entry tagged with `tag` (the source keeps them); returns how many.
+    pub fn invalidate_tag(&self, tag: &[u8]) -> u64 {
+        self.shared.cache.invalidate_tag(tag)
     }
 
     /// Deletes `key` from the source and the cache, as the write mode says.
     pub fn delete(&self, key: &[u8]) -> Result<(), BackedError<S::Error>> {
-        self.shared.put(key, None)
+        self.shared.put(key, None, &[])
     }
 
     /// Blocks until every write-behind write acknowledged before the call is in the source
@@ -556,16 +575,16 @@ impl<S: Source> Shared<S> {
         outcome
     }
 
-    /// Caches `value` (`None`: "not found", cached only with a negative TTL) as fresh from
-    /// now, under `lease` if given. An error means it was not cached (a broken lease, or too
-    /// large).
+    /// Caches `value` (`None`: "not found", cached only with a negative TTL; then `None`) as
+    /// fresh from now, under `lease` if given. An error means it was not cached (a broken
+    /// lease, or too large).
     fn store(
         &self,
         key: &[u8],
         value: Option<&[u8]>,
         load_time: Duration,
         lease: Option<&AtomicBool>,
-    ) -> Result<(), Error> {
+    ) -> Result<Option<Version>, Error> {
         let now = self.now();
         let (fresh_for, keep_for) = match value {
             Some(_) => (
@@ -576,7 +595,7 @@ impl<S: Source> Shared<S> {
             ),
             None => match self.negative_ttl {
                 Some(ttl) => (Some(ttl), Some(ttl)),
-                None => return Ok(()),
+                None => return Ok(None),
             },
         };
         let fresh_until = fresh_for.map_or(u64::MAX, |t| now.saturating_add(duration_nanos(t)));
@@ -585,11 +604,17 @@ impl<S: Source> Shared<S> {
             Some(lease) => self.cache.insert_leased(key, &bytes, keep_for, lease),
             None => self.cache.insert_with_ttl(key, &bytes, keep_for),
         }
-        .map(|_| ())
+        .map(Some)
     }
 
-    /// A write (`Some(value)`) or delete (`None`) of `key`, as the write mode says.
-    fn put(&self, key: &[u8], value: Option<&[u8]>) -> Result<(), BackedError<S::Error>> {
+    /// A write (`Some(value)`, tagged with `tags`) or delete (`None`) of `key`, as the write
+    /// mode says.
+    fn put(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        tags: &[&[u8]],
+    ) -> Result<(), BackedError<S::Error>> {
         self.cache.check_key(key).map_err(BackedError::Cache)?;
         if self.closed.load(Ordering::SeqCst) {
             return Err(BackedError::Closed);
@@ -601,7 +626,7 @@ impl<S: Source> Shared<S> {
                 // the write landed there finds it in the queue (or the source).
                 let op = value.map_or(Op::Delete, |v| Op::Store(v.to_vec()));
                 queue.push(key, op, &self.counters)?;
-                self.cache_write(key, value, None);
+                self.cache_write(key, value, tags, None);
                 Ok(())
             }
             Mode::Around => {
@@ -621,7 +646,7 @@ impl<S: Source> Shared<S> {
                 };
                 let sent = self.send(key, value);
                 if sent.is_ok() {
-                    self.cache_write(key, value, Some(lease.lease()));
+                    self.cache_write(key, value, tags, Some(lease.lease()));
                 } else {
                     self.cache.remove(key);
                 }
@@ -631,10 +656,26 @@ impl<S: Source> Shared<S> {
         }
     }
 
-    /// Puts a write in the cache (a delete removes the key); where the cache cannot take it,
-    /// or `lease` broke, the key is removed instead, so no older value stays.
-    fn cache_write(&self, key: &[u8], value: Option<&[u8]>, lease: Option<&AtomicBool>) {
-        let stored = value.is_some_and(|v| self.store(key, Some(v), Duration::ZERO, lease).is_ok());
+    /// Puts a write in the cache (a delete removes the key), tagged with `tags`; where the
+    /// cache cannot take it, or `lease` broke, the key is removed instead, so no older value
+    /// stays.
+    fn cache_write(
+        &self,
+        key: &[u8],
+        value: Option<&[u8]>,
+        tags: &[&[u8]],
+        lease: Option<&AtomicBool>,
+    ) {
+        let stored = value.is_some_and(|v| {
+            let store = || {
+                self.store(key, Some(v), Duration::ZERO, lease)
+                    .map(|version| version.expect("a value is always stored"))
+            };
+            match tags {
+                [] => store().is_ok(),
+                tags => self.cache.tagged(key, tags, store).is_ok(),
+            }
+        });
         if !stored {
             self.cache.remove(key);
         }

@@ -14,6 +14,7 @@ use crate::load::Flights;
 use crate::slab::Slab;
 use crate::stats::Counters;
 use crate::sync::{AtomicU64, CachePadded};
+use crate::tags::Tags;
 use crate::ttl::{Clock, SystemClock, TtlRules};
 
 /// `max_value_bytes` unless set.
@@ -160,6 +161,7 @@ impl CacheBuilder {
             max_value_bytes: self.max_value_bytes,
             max_bytes,
             flights: Flights::new(),
+            tags: Tags::new(),
         })
     }
 }
