@@ -30,6 +30,11 @@
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
 
+// So do the examples of docs/patterns.md (one of which needs the `async` feature).
+#[cfg(all(doctest, feature = "async"))]
+#[doc = include_str!("../../docs/patterns.md")]
+struct PatternExamples;
+
 mod arena;
 mod backed;
 mod cache;

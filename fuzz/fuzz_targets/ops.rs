@@ -14,6 +14,10 @@
 //! A conditional write whose own key is evicted while it takes its chunk answers `NotFound`;
 //! that is accepted where the model expected success, and the key is forgotten.
 //!
+//! `get_or_load` is checked against the model too (a hit never runs the loader; a miss runs it
+//! once, caches only a value, and refuses a loader's load of its own key), and so are tags
+//! (`invalidate_tag` ends exactly the live entries whose last write carried the tag).
+//!
 //! With TTL jitter the model knows a deadline only within bounds; while the clock is between
 //! them it asks `contains` (which changes nothing) and narrows the bounds by the answer.
 
@@ -108,6 +112,33 @@ enum Op {
     Advance {
         millis: u16,
     },
+    /// `get_or_load`; on a miss the loader answers this.
+    GetOrLoad {
+        key: u8,
+        answer: LoadAnswer,
+    },
+    /// `insert_tagged` with the default TTL and the tags whose bits are set (of `TAGS`).
+    InsertTagged {
+        key: u8,
+        value: ValueSpec,
+        tags: u8,
+    },
+    InvalidateTag {
+        tag: u8,
+    },
+}
+
+/// The tags `InsertTagged` and `InvalidateTag` use.
+const TAGS: [&[u8]; 4] = [b"red", b"green", b"blue", b""];
+
+/// What a `get_or_load` loader answers.
+#[derive(Arbitrary, Debug)]
+enum LoadAnswer {
+    Value(ValueSpec),
+    NotFound,
+    Fails,
+    /// It first asks `get_or_load` for its own key (refused at once), then answers this value.
+    LoadsItself(ValueSpec),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -145,6 +176,8 @@ enum Expected {
 struct Entry {
     value: Vec<u8>,
     version: Version,
+    /// Bits of the `TAGS` its write tagged it with.
+    tags: u8,
     /// The deadline lies in `earliest..=latest` (clock nanoseconds; `u64::MAX`: none).
     earliest: u64,
     latest: u64,
@@ -341,6 +374,7 @@ impl Harness {
             Entry {
                 value,
                 version,
+                tags: 0,
                 earliest,
                 latest,
             },
@@ -572,6 +606,93 @@ impl Harness {
                 let stats = self.cache.stats();
                 assert_eq!(stats.entries, 0, "entries after clear");
                 assert_eq!(stats.payload_bytes, 0, "payload bytes after clear");
+                Outcome::nothing_stored()
+            }
+            Op::GetOrLoad { key, answer } => {
+                let key = self.key(*key);
+                let mut called = false;
+                let result = self.cache.get_or_load(&key, |k| {
+                    called = true;
+                    assert_eq!(k, key.as_slice(), "the loader gets the key");
+                    match answer {
+                        LoadAnswer::Value(value) => Ok(Some(value_bytes(value))),
+                        LoadAnswer::NotFound => Ok(None),
+                        LoadAnswer::Fails => Err("the source failed"),
+                        LoadAnswer::LoadsItself(value) => {
+                            let inner = self.cache.get_or_load(k, |_| Ok::<_, &str>(None));
+                            assert!(
+                                matches!(inner, Err(slabcache::LoadError::Recursive)),
+                                "a loader loading its own key: {inner:?}"
+                            );
+                            Ok(Some(value_bytes(value)))
+                        }
+                    }
+                });
+                if let Some(entry) = self.model.get(&key) {
+                    assert!(!called, "the loader ran for live {}", describe(&key));
+                    let got = result.expect("a hit").expect("a value");
+                    assert!(got == entry.value, "get_or_load of live {}", describe(&key));
+                    return Outcome::nothing_stored();
+                }
+                assert!(called, "a miss of {} runs the loader", describe(&key));
+                match (answer, result) {
+                    (LoadAnswer::Value(value) | LoadAnswer::LoadsItself(value), Ok(Some(got))) => {
+                        let value = value_bytes(value);
+                        assert!(got == value, "get_or_load returns the loaded value");
+                        // Stored with the default TTL: its version is the one iter shows.
+                        let version = self
+                            .cache
+                            .iter()
+                            .find(|(k, _, _)| *k == key)
+                            .map(|(_, _, v)| v)
+                            .expect("a loaded value is stored");
+                        let ttl = self.default_ttl;
+                        self.wrote(key, value, version, ttl)
+                    }
+                    (LoadAnswer::NotFound, Ok(None)) => Outcome::nothing_stored(),
+                    (LoadAnswer::Fails, Err(slabcache::LoadError::Failed(e))) => {
+                        assert_eq!(*e, "the source failed");
+                        Outcome::nothing_stored()
+                    }
+                    (answer, result) => panic!("loader answered {answer:?}, got {result:?}"),
+                }
+            }
+            Op::InsertTagged { key, value, tags } => {
+                let (key, value) = (self.key(*key), value_bytes(value));
+                let names: Vec<&[u8]> = (0..TAGS.len())
+                    .filter(|bit| tags & (1 << bit) != 0)
+                    .map(|bit| TAGS[bit])
+                    .collect();
+                let ttl = self.default_ttl;
+                let version = self
+                    .cache
+                    .insert_tagged(&key, &value, ttl, &names)
+                    .unwrap_or_else(|e| panic!("insert_tagged of {}: {e:?}", describe(&key)));
+                let outcome = self.wrote(key.clone(), value, version, ttl);
+                if let Some(entry) = self.model.get_mut(&key) {
+                    entry.tags = tags & ((1 << TAGS.len()) - 1);
+                }
+                outcome
+            }
+            Op::InvalidateTag { tag } => {
+                let bit = 1 << (usize::from(*tag) % TAGS.len());
+                let tagged: Vec<Vec<u8>> = self
+                    .model
+                    .iter()
+                    .filter(|(_, e)| e.tags & bit != 0)
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                let removed = self
+                    .cache
+                    .invalidate_tag(TAGS[usize::from(*tag) % TAGS.len()]);
+                assert_eq!(
+                    removed,
+                    tagged.len() as u64,
+                    "entries the invalidation ended"
+                );
+                for key in &tagged {
+                    self.model.remove(key);
+                }
                 Outcome::nothing_stored()
             }
             Op::Advance { millis } => {
