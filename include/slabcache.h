@@ -212,6 +212,11 @@ struct slabcache_stats {
    * Memory outside the arena: the index, the page table, the eviction policy's tables.
    */
   uint64_t fixed_overhead_bytes;
+  /**
+   * Calls of the cache's listener that panicked (a Rust-side setting: 0 for a cache made
+   * through this API, which sets no listener).
+   */
+  uint64_t listener_panics;
 };
 
 /**

@@ -34,6 +34,7 @@ mod arena;
 mod cache;
 mod chunk;
 mod error;
+mod events;
 mod index;
 #[cfg(all(test, slabcache_loom))]
 mod loom_models;
@@ -43,11 +44,13 @@ mod rng;
 mod slab;
 mod stats;
 mod sync;
+mod ticker;
 mod ttl;
 mod version;
 
 pub use cache::{Cache, CacheBuilder, Iter, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 pub use error::Error;
+pub use events::{Event, RemovalCause};
 pub use stats::Stats;
 pub use ttl::{Clock, ManualClock, SystemClock};
 pub use version::Version;

@@ -95,6 +95,9 @@ pub struct Stats {
     /// handle of 8 bytes and a ring slot of 4 per entry, plus 8 sketch bytes per entry of a
     /// class's capacity).
     pub fixed_overhead_bytes: u64,
+    /// Calls of the listener ([`CacheBuilder::listener`](crate::CacheBuilder::listener)) that
+    /// panicked; each panic was caught and the event after it still delivered.
+    pub listener_panics: u64,
 }
 
 impl Stats {

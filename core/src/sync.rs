@@ -7,10 +7,10 @@
 #[cfg(not(slabcache_loom))]
 pub(crate) use spin::{Mutex, MutexGuard};
 #[cfg(not(slabcache_loom))]
-pub(crate) use std::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 #[cfg(slabcache_loom)]
-pub(crate) use loom::sync::atomic::{fence, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 #[cfg(slabcache_loom)]
 pub(crate) use loom::sync::{Mutex, MutexGuard};
 

@@ -139,6 +139,9 @@ pub struct slabcache_stats {
     pub max_bytes: u64,
     /// Memory outside the arena: the index, the page table, the eviction policy's tables.
     pub fixed_overhead_bytes: u64,
+    /// Calls of the cache's listener that panicked (a Rust-side setting: 0 for a cache made
+    /// through this API, which sets no listener).
+    pub listener_panics: u64,
 }
 
 /// A snapshot of a cache's counters (see `struct slabcache_stats`).
@@ -553,6 +556,7 @@ pub unsafe extern "C" fn slabcache_stats(
             arena_bytes_used,
             max_bytes,
             fixed_overhead_bytes,
+            listener_panics,
         });
         // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
         unsafe { out.write(stats) };
