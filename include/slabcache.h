@@ -222,6 +222,11 @@ struct slabcache_stats {
    * their own.
    */
   uint64_t load_waits;
+  /**
+   * Calls of the cache's listener that panicked (a Rust-side setting: 0 for a cache made
+   * through this API, which sets no listener).
+   */
+  uint64_t listener_panics;
 };
 
 /**

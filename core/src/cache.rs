@@ -13,13 +13,19 @@
 //!   lock, so they increase in the order its writes are published, for the life of the cache.
 //! - Lock order: class lock, then bucket lock. Code holding a bucket lock never takes a class
 //!   lock: replaced chunks are released after unlocking.
+//! - With a listener, every entry that leaves the index or has its value replaced is copied
+//!   into an event while the lock that keeps it whole is held (its bucket lock, or its class
+//!   lock once it is out of the index), counted by the same branch that counts it in the
+//!   stats, and delivered at the end of the public call, holding no lock (see `events`).
+//!   Without one, nothing is copied; the read path never looks.
 
 use std::cell::Cell;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::chunk::{self, Chunk, EntryHead};
 use crate::error::Error;
+use crate::events::{Event, Events, RemovalCause};
 use crate::index::{chunk_of, Index, KeyHash};
 use crate::load::Flights;
 use crate::slab::{Slab, Unpublish};
@@ -27,6 +33,7 @@ use crate::stats::Stats;
 use crate::stats::{Counter, Counters};
 use crate::sync::{self, AtomicBool, AtomicU64, CachePadded, Ordering};
 use crate::tags::Tags;
+use crate::ticker::Ticker;
 use crate::ttl::Clock;
 use crate::ttl::{Now, TtlRules};
 use crate::version::Version;
@@ -61,6 +68,12 @@ pub struct Cache {
     flights: Flights,
     /// Which entries carry which tags (`insert_tagged`).
     tags: Tags,
+    /// The listener and its queue, when one is set. Boxed on a cache line of its own: writers
+    /// write the queue, and readers, who never look at it, keep their lines unshared.
+    events: Option<Box<CachePadded<Events>>>,
+    /// The maintenance thread of a cache built by `build_shared` with a listener; dropping the
+    /// cache stops it.
+    ticker: OnceLock<Ticker>,
 }
 
 /// The condition a write must meet, checked under the bucket lock.
@@ -213,6 +226,21 @@ impl Cache {
     /// Removes every entry. Entries written concurrently may survive.
     pub fn clear(&self) {
         self.flights.break_all_leases();
+        self.clear_chains();
+        self.deliver_events();
+    }
+
+    /// One round of maintenance: reaps expired entries (a bounded sample of each size class,
+    /// as the eviction path's reaper does) and delivers the listener's pending events. The
+    /// maintenance thread of [`CacheBuilder::build_shared`] runs this every
+    /// `maintenance_interval`; call it by hand on a cache from [`CacheBuilder::build`], or to
+    /// have expirations noticed without traffic at a time of your choosing.
+    pub fn run_pending_tasks(&self) {
+        self.slab.reap_every_class(self, &Now::new(&*self.clock));
+        self.deliver_events();
+    }
+
+    fn clear_chains(&self) {
         let mut freed = Vec::new();
         for chain in 0..self.index.chain_count() {
             if self.index.chain_slots(chain).next().is_none() {
@@ -226,6 +254,7 @@ impl Cache {
                     .chunk(id)
                     .head()
                     .expect("a slot points at a published chunk");
+                self.notify(id, &head, RemovalCause::Cleared);
                 locked.clear(slot);
                 freed.push(self.slab.published(id));
                 self.account_removed(&head);
@@ -276,6 +305,7 @@ impl Cache {
             fixed_overhead_bytes: (self.index.overhead_bytes() + self.slab.overhead_bytes()) as u64,
             loads: c(Counter::Load),
             load_waits: c(Counter::LoadWait),
+            listener_panics: self.events.as_ref().map_or(0, |events| events.panics()),
         }
     }
 
@@ -295,8 +325,9 @@ impl Cache {
     }
 
     /// Removes `key` if it still has the `version` it was tagged with (a tag invalidation).
+    /// Queues the listener's event without delivering it: the caller delivers once done.
     pub(crate) fn remove_tagged_out(&self, key: &[u8], version: Version) -> Result<(), Error> {
-        self.remove_where(key, Some(version))
+        self.remove_entry(key, Some(version), RemovalCause::TagInvalidated)
     }
 
     /// The clock the cache judges expiry by.
@@ -431,6 +462,18 @@ impl Cache {
         ttl: Option<Duration>,
         condition: Condition<'_>,
     ) -> Result<Version, Error> {
+        let written = self.write_entry(key, value, ttl, condition);
+        self.deliver_events();
+        written
+    }
+
+    fn write_entry(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl: Option<Duration>,
+        condition: Condition,
+    ) -> Result<Version, Error> {
         self.check_sizes(key, value)?;
         let hash = self.index.hash(key);
         let now = Now::new(&*self.clock);
@@ -492,15 +535,21 @@ impl Cache {
             let slot = current.as_ref().map_or_else(|| locked.vacant(), |c| c.slot);
             locked.set(slot, id);
             self.flights.break_leases(hash, key);
-            let replaced = current.map(|c| (self.slab.published(c.id), c.head));
+            let replaced = current.map(|c| {
+                let expired = now.expired(c.head.deadline);
+                // Copied now, under the bucket lock: once it is released, an evictor can free
+                // the old chunk (finding it out of the index) and another key can take it.
+                self.notify(c.id, &c.head, cause(expired, RemovalCause::Replaced));
+                (self.slab.published(c.id), c.head, expired)
+            });
             drop(locked);
             self.counters
                 .add_signed(Counter::PayloadBytes, (key.len() + value.len()) as i64);
             match replaced {
-                Some((old, head)) => {
+                Some((old, head, expired)) => {
                     self.counters
                         .add_signed(Counter::PayloadBytes, -payload(&head));
-                    if now.expired(head.deadline) {
+                    if expired {
                         self.counters.bump(Counter::Expiration);
                         self.counters.bump(Counter::Insert);
                     } else {
@@ -527,6 +576,7 @@ impl Cache {
         value: &[u8],
         deadline: u64,
     ) -> Version {
+        self.notify(live.id, &live.head, RemovalCause::Replaced);
         let chunk = self.slab.chunk(live.id);
         chunk.begin_write();
         chunk.fill(key, value, deadline);
@@ -576,6 +626,18 @@ impl Cache {
     }
 
     fn remove_where(&self, key: &[u8], expected: Option<Version>) -> Result<(), Error> {
+        let removed = self.remove_entry(key, expected, RemovalCause::Removed);
+        self.deliver_events();
+        removed
+    }
+
+    /// Removes `key` (if at version `expected`), telling the listener `why`; delivers nothing.
+    fn remove_entry(
+        &self,
+        key: &[u8],
+        expected: Option<Version>,
+        why: RemovalCause,
+    ) -> Result<(), Error> {
         if !key_fits(key) {
             return Err(Error::NotFound);
         }
@@ -594,6 +656,7 @@ impl Cache {
                 Version::new(current.head.version),
             )?;
         }
+        self.notify(current.id, &current.head, cause(expired, why));
         locked.clear(current.slot);
         let old = self.slab.published(current.id);
         drop(locked);
@@ -605,6 +668,28 @@ impl Cache {
         }
         self.counters.bump(Counter::Removal);
         Ok(())
+    }
+
+    /// Queues an event for the entry in chunk `id`, if a listener wants one: a copy of its key
+    /// and value, taken while the caller holds what keeps them from changing (the entry's
+    /// bucket lock, or its class lock once the entry is out of the index).
+    fn notify(&self, id: u32, head: &EntryHead, cause: RemovalCause) {
+        if let Some(events) = &self.events {
+            let chunk = self.slab.chunk(id);
+            let mut key = Vec::with_capacity(head.key_len);
+            chunk.copy_key(head, &mut key);
+            let mut value = Vec::new();
+            chunk.copy_value(head, &mut value);
+            events.push(Event::new(key, value, cause));
+        }
+    }
+
+    /// Calls the listener with the events queued so far, at the end of a public call, holding
+    /// no lock.
+    pub(crate) fn deliver_events(&self) {
+        if let Some(events) = &self.events {
+            events.deliver();
+        }
     }
 
     /// Counts an entry out of the index (the caller counts why).
@@ -648,6 +733,15 @@ impl Cache {
 /// Whether a key has a length the cache can hold (reads and removes of others find nothing).
 fn key_fits(key: &[u8]) -> bool {
     (1..=MAX_KEY_LEN).contains(&key.len())
+}
+
+/// Why an entry leaves: `Expired` if it was, else `otherwise`.
+fn cause(expired: bool, otherwise: RemovalCause) -> RemovalCause {
+    if expired {
+        RemovalCause::Expired
+    } else {
+        otherwise
+    }
 }
 
 fn payload(head: &EntryHead) -> i64 {
@@ -696,6 +790,8 @@ impl Unpublish for Cache {
         } else {
             Counter::Eviction
         });
+        // Out of the index, the chunk stays as it is while the caller holds its class lock.
+        self.notify(id, &head, cause(expired, RemovalCause::Evicted));
         true
     }
 }

@@ -40,6 +40,7 @@ mod backed;
 mod cache;
 mod chunk;
 mod error;
+mod events;
 mod index;
 mod load;
 #[cfg(all(test, slabcache_loom))]
@@ -51,6 +52,7 @@ mod slab;
 mod stats;
 mod sync;
 mod tags;
+mod ticker;
 mod ttl;
 mod version;
 
@@ -60,6 +62,7 @@ pub use backed::{
 };
 pub use cache::{Cache, CacheBuilder, Iter, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 pub use error::Error;
+pub use events::{Event, RemovalCause};
 pub use load::{LoadError, LoadResult};
 pub use stats::Stats;
 pub use ttl::{Clock, ManualClock, SystemClock};

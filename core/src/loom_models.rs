@@ -16,7 +16,8 @@
 //! - two writers racing `compare_and_swap` on one key through the whole write path;
 //! - an insert racing a remove of the same key;
 //! - the free lists: writers of new keys taking and freeing chunks of one class at its entry
-//!   limit, each new key evicting the other's.
+//!   limit, each new key evicting the other's;
+//! - the delivery of removal events: threads queueing events while another delivers.
 //!
 //! What loom cannot express here: the real arena's pages are 128 KiB (a page must hold the
 //! longest key), so the cache-level models build a one-page cache, and loom explores the
@@ -33,7 +34,8 @@ use crate::arena::Arena;
 use crate::cache::Cache;
 use crate::chunk::{self, Chunk};
 use crate::error::Error;
-use crate::sync::AtomicU64;
+use crate::events::{Event, Events, RemovalCause};
+use crate::sync::{AtomicU64, Ordering};
 use crate::ttl::NEVER;
 
 const KEY: &[u8] = b"key";
@@ -302,5 +304,34 @@ fn loom_new_keys_at_the_entry_limit_share_the_free_list_soundly() {
         assert_eq!((stats.entries, cache.len()), (1, 1));
         assert_eq!(stats.evictions, 2);
         assert_eq!(stats.payload_bytes, (1 + OLD.len()) as u64);
+    });
+}
+
+/// Two threads each queue an event and deliver. By the time both have returned, both events
+/// were delivered, once each: a thread that finds the other delivering leaves its event to it,
+/// and a deliverer looks at the queue again after clearing its flag, so an event queued between
+/// its last batch and the clearing is not left behind.
+#[test]
+fn loom_every_queued_event_is_delivered_once_before_the_callers_return() {
+    model(|| {
+        let delivered = Arc::new(AtomicU64::new(0));
+        let events = Arc::new(Events::new(Box::new({
+            let delivered = delivered.clone();
+            move |_: &Event| {
+                delivered.fetch_add(1, Ordering::Relaxed);
+            }
+        })));
+        let threads: Vec<_> = (0..2u8)
+            .map(|n| {
+                let events = events.clone();
+                thread::spawn(move || {
+                    events.push(Event::new(vec![n], Vec::new(), RemovalCause::Removed));
+                    events.deliver();
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(events.panics(), 0, "panics");
+        assert_eq!(delivered.load(Ordering::Relaxed), 2);
     });
 }

@@ -354,6 +354,18 @@ impl Slab {
         others.into_iter().any(|(_, c)| evict_from(c))
     }
 
+    /// Runs the sampling reaper once over each class that has pages, one class lock at a time:
+    /// expired entries are reclaimed without waiting for evictions to call the reaper. Bounded
+    /// work: at most `REAP_MAX_ROUNDS` samples of `REAP_SAMPLE` chunks per class.
+    pub(crate) fn reap_every_class(&self, unpub: &dyn Unpublish, now: &Now<'_>) {
+        for (class, state) in self.states.iter().enumerate() {
+            let mut state = sync::lock(state);
+            if !state.pages.is_empty() {
+                self.reap(&mut state, class, unpub, now);
+            }
+        }
+    }
+
     /// Abandons a chunk whose write will not be published (a failed conditional write).
     pub(crate) fn abandon(&self, id: u32) {
         let layout = self.arena.layout(self.page_of(id));

@@ -103,6 +103,9 @@ pub struct Stats {
     /// Callers of `get_or_load` that waited for another caller's loader instead of running
     /// their own.
     pub load_waits: u64,
+    /// Calls of the listener ([`CacheBuilder::listener`](crate::CacheBuilder::listener)) that
+    /// panicked; each panic was caught and the event after it still delivered.
+    pub listener_panics: u64,
 }
 
 impl Stats {

@@ -24,7 +24,9 @@
 //! A member whose entry was evicted, expired or overwritten stays in the registry until the
 //! tag is invalidated or the members are pruned: a tag's members are pruned (those whose key
 //! no longer has the tagged version dropped) whenever they have doubled since the last prune,
-//! so the registry stays within a constant factor of the live tagged entries. No engine lock
+//! so the registry stays within a constant factor of the live tagged entries. The listener
+//! hears of entries a tag ended with the cause `TagInvalidated`, and of what a tagged write
+//! replaced or evicted only once the write is done (step 4). No engine lock
 //! is held while the registry's locks are taken, and the registry's locks are never held
 //! while waiting for anything but a tagged write to finish.
 
@@ -35,6 +37,7 @@ use std::time::Duration;
 
 use crate::cache::Cache;
 use crate::error::Error;
+use crate::events;
 use crate::version::Version;
 
 const SHARDS: usize = 16;
@@ -103,6 +106,20 @@ impl Cache {
 
     /// Runs `write` (a write of `key`) as a tagged write: steps 1 to 4 of the module doc.
     pub(crate) fn tagged(
+        &self,
+        key: &[u8],
+        tags: &[&[u8]],
+        write: impl FnOnce() -> Result<Version, Error>,
+    ) -> Result<Version, Error> {
+        // The listener hears of what the write replaced or evicted once the write is done
+        // (step 4): called in between, it could invalidate one of these tags and wait for
+        // this very write.
+        let written = events::held(|| self.tagged_steps(key, tags, write));
+        self.deliver_events();
+        written
+    }
+
+    fn tagged_steps(
         &self,
         key: &[u8],
         tags: &[&[u8]],
@@ -193,10 +210,12 @@ impl Cache {
             locked.remove(tag);
         }
         drop(locked);
-        members
+        let removed = members
             .into_iter()
             .filter(|(key, version)| self.remove_tagged_out(key, *version).is_ok())
-            .count() as u64
+            .count() as u64;
+        self.deliver_events();
+        removed
     }
 
     /// Drops the members whose key no longer has the tagged version, and sets the next prune

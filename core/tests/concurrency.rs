@@ -1,5 +1,6 @@
 //! Concurrent correctness: exact CAS counting, no torn reads, versions that never go back,
-//! values that were really written (in order), and iteration beside writers.
+//! values that were really written (in order), iteration beside writers, and a listener told
+//! of every departure once.
 //! Every test runs a bounded number of writes; readers run until the writers finish.
 //!
 //! Under Miri (`scripts/miri.sh`), whose data-race detector and weak-memory emulation watch
@@ -16,11 +17,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use slabcache::{Clock, Error, ManualClock, Version};
+use slabcache::{Cache, Clock, Error, Event, ManualClock, Version};
 
 use common::{
     hang_limited, is_pattern_value, is_sealed_for, miri_or, mix64, pattern_value, scaled,
-    sealed_value, small_builder, small_cache, Rng, SEAL, SMALL_MAX_VALUE, SMALL_PAGE,
+    sealed_value, small_builder, small_cache, stats_departures, CauseCounts, Rng, SEAL,
+    SMALL_MAX_VALUE, SMALL_PAGE,
 };
 
 /// Reads each reader makes at least, even if the writers are done before it starts.
@@ -597,6 +599,38 @@ hang_limited! {
     }
 }
 
+/// The shortest and longest values of the churn tests.
+const CHURN_VALUES: (usize, usize) = if cfg!(miri) {
+    MIRI_CONTESTED_VALUES
+} else {
+    (1, 16 << 10)
+};
+/// Writes of the first writer of a churn test between two `clear`s.
+const CHURN_CLEAR_EVERY: usize = if cfg!(miri) { MIRI_WRITES / 2 } else { 1500 };
+
+/// One write of the churn tests' mix to `k`, with `ttl`: insert 40%, remove 15%, replace 10%,
+/// insert_if_absent 10%, compare_and_swap of the current version 10%, remove_if_version of it
+/// 15%.
+fn churn_write(cache: &Cache, rng: &mut Rng, k: &[u8], value: &[u8], ttl: Option<Duration>) {
+    let current = || cache.get_versioned(k).map(|(_, v)| v);
+    match rng.below(100) {
+        0..=39 => drop(cache.insert_with_ttl(k, value, ttl).unwrap()),
+        40..=54 => drop(cache.remove(k)),
+        55..=64 => drop(cache.replace_with_ttl(k, value, ttl)),
+        65..=74 => drop(cache.insert_if_absent_with_ttl(k, value, ttl)),
+        75..=84 => {
+            if let Some(v) = current() {
+                drop(cache.compare_and_swap_with_ttl(k, v, value, ttl));
+            }
+        }
+        _ => {
+            if let Some(v) = current() {
+                drop(cache.remove_if_version(k, v));
+            }
+        }
+    }
+}
+
 hang_limited! {
     fn accounting_is_exact_after_concurrent_churn() {
         // Under Miri 40 keys, so that the final audit copies few values.
@@ -609,12 +643,7 @@ hang_limited! {
             .unwrap();
         let key = |i: u64| format!("acct:{i}").into_bytes();
         let ops = miri_or(MIRI_WRITES * 3 / 4, scaled(3_000, 30_000));
-        let clear_every = miri_or(MIRI_WRITES / 2, 1500);
-        let (shortest, longest) = if cfg!(miri) {
-            MIRI_CONTESTED_VALUES
-        } else {
-            (1, 16 << 10)
-        };
+        let (shortest, longest) = CHURN_VALUES;
 
         run_threads(
             3,
@@ -624,24 +653,8 @@ hang_limited! {
                 for i in 0..ops {
                     let k = key(rng.below(KEYS));
                     let value = pattern_value(&k, rng.log_uniform(shortest, longest) - 1);
-                    let current = || cache.get_versioned(&k).map(|(_, v)| v);
-                    match rng.below(100) {
-                        0..=39 => drop(cache.insert(&k, &value).unwrap()),
-                        40..=54 => drop(cache.remove(&k)),
-                        55..=64 => drop(cache.replace(&k, &value)),
-                        65..=74 => drop(cache.insert_if_absent(&k, &value)),
-                        75..=84 => {
-                            if let Some(v) = current() {
-                                drop(cache.compare_and_swap(&k, v, &value));
-                            }
-                        }
-                        _ => {
-                            if let Some(v) = current() {
-                                drop(cache.remove_if_version(&k, v));
-                            }
-                        }
-                    }
-                    if w == 0 && i % clear_every == clear_every - 1 {
+                    churn_write(&cache, &mut rng, &k, &value, None);
+                    if w == 0 && i % CHURN_CLEAR_EVERY == CHURN_CLEAR_EVERY - 1 {
                         cache.clear();
                     }
                 }
@@ -680,6 +693,83 @@ hang_limited! {
             s.entries,
             "inserts - removals - evictions must equal entries: {s:?}"
         );
+    }
+}
+
+hang_limited! {
+    fn a_listener_hears_of_every_departure_once_under_concurrent_writers() {
+        const KEYS: u64 = if cfg!(miri) { 40 } else { 1000 };
+        let clock = Arc::new(ManualClock::new());
+        let counts = Arc::new(CauseCounts::default());
+        let wrong_values = Arc::new(AtomicU64::new(0));
+        // Four pages and an entry limit: evictions for room, for the limit and for page moves
+        // race the writers, the reaper and `clear`.
+        let cache = small_builder(&clock)
+            .max_bytes(4 * SMALL_PAGE)
+            .max_entries(KEYS / 4)
+            .listener({
+                let (counts, wrong_values) = (counts.clone(), wrong_values.clone());
+                move |e: &Event| {
+                    counts.count(e);
+                    if !is_pattern_value(e.key(), e.value()) {
+                        wrong_values.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+            .build()
+            .unwrap();
+        let key = |i: u64| format!("gone:{i}").into_bytes();
+        let ops = miri_or(MIRI_WRITES, scaled(3_000, 30_000));
+        let (shortest, longest) = CHURN_VALUES;
+
+        run_threads(
+            4,
+            0,
+            |w| {
+                let mut rng = Rng::new(1200 + w as u64);
+                for i in 0..ops {
+                    let k = key(rng.below(KEYS));
+                    let value = pattern_value(&k, rng.log_uniform(shortest, longest) - 1);
+                    let ttl = rng
+                        .one_in(4)
+                        .then(|| Duration::from_micros(rng.range(1, 50) as u64));
+                    churn_write(&cache, &mut rng, &k, &value, ttl);
+                    match w {
+                        0 if i % CHURN_CLEAR_EVERY == CHURN_CLEAR_EVERY - 1 => cache.clear(),
+                        1 => clock.advance(Duration::from_micros(1)),
+                        2 if i % 100 == 99 => cache.run_pending_tasks(),
+                        _ => {}
+                    }
+                }
+            },
+            |_, _| {},
+        );
+
+        assert_eq!(wrong_values.load(Ordering::SeqCst), 0, "events with a wrong value");
+        // Every call delivered its events before it returned, or left them to a thread that
+        // was delivering, which did not return before the queue was empty.
+        assert_eq!(
+            counts.departures(),
+            stats_departures(&cache.stats()),
+            "events (evicted, expired, removed + cleared, replaced) against stats after the \
+             writers returned"
+        );
+        clock.advance(Duration::from_secs(1));
+        cache.run_pending_tasks();
+        let (evicted, expired, removed, replaced) = counts.departures();
+        assert_eq!(
+            (evicted, expired, removed, replaced),
+            stats_departures(&cache.stats()),
+            "after a last round of maintenance"
+        );
+        if !cfg!(miri) {
+            assert!(
+                evicted > 0 && expired > 0 && removed > 0 && replaced > 0,
+                "every cause occurred: {:?}",
+                (evicted, expired, removed, replaced)
+            );
+        }
+        assert_eq!(cache.stats().listener_panics, 0);
     }
 }
 

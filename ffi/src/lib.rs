@@ -145,6 +145,9 @@ pub struct slabcache_stats {
     /// Read-through callers that waited for another caller's loader instead of running
     /// their own.
     pub load_waits: u64,
+    /// Calls of the cache's listener that panicked (a Rust-side setting: 0 for a cache made
+    /// through this API, which sets no listener).
+    pub listener_panics: u64,
 }
 
 /// A snapshot of a cache's counters (see `struct slabcache_stats`).
@@ -561,6 +564,7 @@ pub unsafe extern "C" fn slabcache_stats(
             fixed_overhead_bytes,
             loads,
             load_waits,
+            listener_panics,
         });
         // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
         unsafe { out.write(stats) };

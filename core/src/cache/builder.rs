@@ -2,19 +2,23 @@
 //!
 //! `build` rejects every setting it cannot honour with [`Error::InvalidConfig`] and a message
 //! naming the setting; a cache that builds never fails later for its configuration.
+//! `build_shared` builds the same cache in an `Arc` and, with a listener, starts its
+//! maintenance thread.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::{Cache, MAX_KEY_LEN, VERSION_STRIPES};
 use crate::chunk;
 use crate::error::Error;
+use crate::events::{Event, Events, Listener};
 use crate::index::Index;
 use crate::load::Flights;
 use crate::slab::Slab;
 use crate::stats::Counters;
 use crate::sync::{AtomicU64, CachePadded};
 use crate::tags::Tags;
+use crate::ticker::Ticker;
 use crate::ttl::{Clock, SystemClock, TtlRules};
 
 /// `max_value_bytes` unless set.
@@ -23,6 +27,8 @@ pub const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
 const MAX_VALUE_BYTES_LIMIT: usize = 64 << 20;
 /// Average entry size assumed when sizing the index without `max_entries`.
 const ASSUMED_ENTRY_BYTES: u64 = 256;
+/// `maintenance_interval` unless set.
+const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Configures and builds a [`Cache`]; from [`Cache::builder`].
 #[must_use]
@@ -33,6 +39,8 @@ pub struct CacheBuilder {
     ttl_jitter: f64,
     max_value_bytes: usize,
     clock: Option<Arc<dyn Clock>>,
+    listener: Option<Listener>,
+    maintenance_interval: Duration,
 }
 
 impl CacheBuilder {
@@ -45,6 +53,8 @@ impl CacheBuilder {
             ttl_jitter: 0.0,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             clock: None,
+            listener: None,
+            maintenance_interval: DEFAULT_MAINTENANCE_INTERVAL,
         }
     }
 
@@ -92,6 +102,80 @@ impl CacheBuilder {
         self
     }
 
+    /// A callback told about every entry that leaves the cache or whose value is replaced:
+    /// its key, the value it held, and the [`RemovalCause`](crate::RemovalCause). Each entry
+    /// is reported once per cause, as the [`Stats`](crate::Stats) count it (evictions,
+    /// expirations, removals, updates).
+    ///
+    /// The listener runs on the thread whose call made the events, at the end of that call,
+    /// holding none of the cache's locks, possibly with the events of other calls in a batch;
+    /// while one thread is delivering, others leave their events to it. It may call the cache
+    /// (its own events are then delivered after the current ones, by the same loop), but it
+    /// delays the writer it runs on: keep it short. A listener that panics is contained: the
+    /// panic is counted in [`Stats::listener_panics`](crate::Stats::listener_panics) and the
+    /// next event still delivered. Expired entries are found by later traffic, by
+    /// [`Cache::run_pending_tasks`], or every `maintenance_interval` by the thread
+    /// [`build_shared`](CacheBuilder::build_shared) starts. Without a listener, the cache
+    /// copies nothing and queues nothing.
+    ///
+    /// A listener that must reach the cache should hold a `Weak` to it: an `Arc` inside its
+    /// own listener keeps a shared cache (and its thread) alive forever.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use slabcache::{Cache, RemovalCause};
+    ///
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let cache = Cache::builder()
+    ///     .max_bytes(8 << 20)
+    ///     .listener({
+    ///         let heard = heard.clone();
+    ///         move |event| heard.lock().unwrap().push((event.value().to_vec(), event.cause()))
+    ///     })
+    ///     .build()?;
+    /// cache.insert(b"k", b"v1")?;
+    /// cache.insert(b"k", b"v2")?;
+    /// cache.remove(b"k");
+    /// assert_eq!(
+    ///     *heard.lock().unwrap(),
+    ///     [(b"v1".to_vec(), RemovalCause::Replaced), (b"v2".to_vec(), RemovalCause::Removed)]
+    /// );
+    /// # Ok::<(), slabcache::Error>(())
+    /// ```
+    pub fn listener(mut self, listener: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.listener = Some(Box::new(listener));
+        self
+    }
+
+    /// How often the maintenance thread of a cache from
+    /// [`build_shared`](CacheBuilder::build_shared) with a listener runs
+    /// [`Cache::run_pending_tasks`] (default 1 s; must not be zero). Real time, not the
+    /// cache's [`clock`](CacheBuilder::clock).
+    pub fn maintenance_interval(mut self, interval: Duration) -> Self {
+        self.maintenance_interval = interval;
+        self
+    }
+
+    /// [`build`](CacheBuilder::build), in an `Arc`. With a listener, it also starts a thread
+    /// (named `slabcache-maintenance`) that runs [`Cache::run_pending_tasks`] every
+    /// `maintenance_interval`, so that expired entries are reported without traffic. The
+    /// thread holds only a `Weak` to the cache; dropping the cache stops it without waiting
+    /// out the interval. [`Error::InvalidConfig`] also when the thread cannot be started.
+    pub fn build_shared(self) -> Result<Arc<Cache>, Error> {
+        let interval = self.maintenance_interval;
+        let cache = Arc::new(self.build()?);
+        if cache.events.is_some() {
+            let ticker =
+                Ticker::start(&cache, interval, Cache::run_pending_tasks).map_err(|e| {
+                    Error::InvalidConfig(format!("cannot start the maintenance thread: {e}"))
+                })?;
+            if cache.ticker.set(ticker).is_err() {
+                unreachable!("the cache was built just now, without a ticker");
+            }
+        }
+        Ok(cache)
+    }
+
     /// Checks the settings and maps the arena (address space only; memory is touched lazily).
     pub fn build(self) -> Result<Cache, Error> {
         let invalid = |why: String| Err(Error::InvalidConfig(why));
@@ -116,6 +200,11 @@ impl CacheBuilder {
         if self.default_ttl == Some(Duration::ZERO) {
             return invalid(
                 "default_ttl is zero; every entry would expire as it is written".into(),
+            );
+        }
+        if self.maintenance_interval.is_zero() {
+            return invalid(
+                "maintenance_interval is zero; the maintenance thread would never rest".into(),
             );
         }
         let max_item = chunk::bytes_needed(MAX_KEY_LEN, self.max_value_bytes);
@@ -162,6 +251,10 @@ impl CacheBuilder {
             max_bytes,
             flights: Flights::new(),
             tags: Tags::new(),
+            events: self
+                .listener
+                .map(|listener| Box::new(CachePadded(Events::new(listener)))),
+            ticker: OnceLock::new(),
         })
     }
 }

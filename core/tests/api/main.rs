@@ -1,5 +1,6 @@
-//! The public API, call by call: results, errors, TTL rules, versions, stats, iteration and
-//! configuration checks. Single-threaded; time moves only through a `ManualClock`.
+//! The public API, call by call: results, errors, TTL rules, versions, stats, iteration,
+//! listeners and configuration checks. Single-threaded (but for the maintenance thread the
+//! listener tests start); time moves only through a `ManualClock`.
 //!
 //! A module for each part of the API; the helpers below serve them all.
 
@@ -9,6 +10,7 @@ mod common;
 mod conditional_writes;
 mod config_and_errors;
 mod iteration_and_bounds;
+mod listeners;
 mod reads_and_writes;
 mod stats;
 mod ttl;
@@ -16,7 +18,7 @@ mod versions;
 
 use std::time::Duration;
 
-use slabcache::{Cache, Error, Version};
+use slabcache::{Cache, Error, Event, RemovalCause, Version};
 
 // `Cache` must be shareable between threads; this fails to compile otherwise.
 const _: fn() = || {
@@ -24,6 +26,8 @@ const _: fn() = || {
     send_sync::<Cache>();
     send_sync::<Error>();
     send_sync::<Version>();
+    send_sync::<Event>();
+    send_sync::<RemovalCause>();
 };
 
 const SEC: Duration = Duration::from_secs(1);

@@ -4,11 +4,12 @@
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use slabcache::{Cache, CacheBuilder, ManualClock};
+use slabcache::{Cache, CacheBuilder, Event, ManualClock, RemovalCause, Stats};
 
 // Under Miri, which interprets every step (an insert costs it tens of milliseconds, reading a
 // 1000-byte value back half a second), the small cache is smaller: building, clearing and
@@ -146,6 +147,58 @@ pub fn small_cache() -> (Cache, Arc<ManualClock>) {
         .build()
         .expect("small cache config is valid");
     (cache, clock)
+}
+
+/// A listener's events counted by cause, to be compared with the stats counters that count
+/// the same departures.
+#[derive(Default)]
+pub struct CauseCounts {
+    evicted: AtomicU64,
+    expired: AtomicU64,
+    removed: AtomicU64,
+    replaced: AtomicU64,
+    cleared: AtomicU64,
+    tag_invalidated: AtomicU64,
+}
+
+impl CauseCounts {
+    /// Counts one event (callable from a listener, on any thread).
+    pub fn count(&self, event: &Event) {
+        let counter = match event.cause() {
+            RemovalCause::Evicted => &self.evicted,
+            RemovalCause::Expired => &self.expired,
+            RemovalCause::Removed => &self.removed,
+            RemovalCause::Replaced => &self.replaced,
+            RemovalCause::Cleared => &self.cleared,
+            RemovalCause::TagInvalidated => &self.tag_invalidated,
+            other => panic!("a cause the tests do not know: {other:?}"),
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The counts of `events`.
+    pub fn of<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let counts = Self::default();
+        events.into_iter().for_each(|e| counts.count(e));
+        counts
+    }
+
+    /// (evicted, expired, removed + cleared + tag-invalidated, replaced): what
+    /// [`stats_departures`] gives when every departure was reported once.
+    pub fn departures(&self) -> (u64, u64, u64, u64) {
+        let get = |c: &AtomicU64| c.load(Ordering::SeqCst);
+        (
+            get(&self.evicted),
+            get(&self.expired),
+            get(&self.removed) + get(&self.cleared) + get(&self.tag_invalidated),
+            get(&self.replaced),
+        )
+    }
+}
+
+/// (evictions, expirations, removals, updates): the stats counters that listener events match.
+pub fn stats_departures(s: &Stats) -> (u64, u64, u64, u64) {
+    (s.evictions, s.expirations, s.removals, s.updates)
 }
 
 /// SplitMix64: a tiny deterministic generator, good enough to drive workloads.
