@@ -18,9 +18,9 @@ pub struct Row {
     pub loads: u64,
     /// Reads of all threads together.
     pub reads: u64,
-    /// Reads that took at least half a load time while a load was running: they waited for
-    /// the source.
-    pub waits: u64,
+    /// Reads that found no value, fresh or stale, and waited for a load (their own or
+    /// another reader's), as the cache counts them.
+    pub misses: u64,
     /// Median read latency, in nanoseconds (two clock reads included).
     pub p50_ns: u64,
     /// 99th percentile.
@@ -47,9 +47,9 @@ impl Row {
         self.reads as f64 / self.secs / 1e6
     }
 
-    /// Reads per second that waited for the source.
-    pub fn waits_per_sec(&self) -> f64 {
-        self.waits as f64 / self.secs
+    /// Reads per second that missed and waited for a load.
+    pub fn misses_per_sec(&self) -> f64 {
+        self.misses as f64 / self.secs
     }
 }
 
@@ -98,10 +98,9 @@ impl Report {
         let mut out = format!(
             "One hot key with a TTL of {} ms, read in a loop by every thread, over a source \
              that takes {} ms per load; {} s per strategy. Every read timed (two clock reads \
-             included), one in 32 kept for the percentiles; waits are reads that took at least \
-             half a load while one ran: they waited for the source. Stale-while-revalidate's \
-             window: {} s.\n\n\
-             | strategy | threads | loads/s | loads/expiry | Mreads/s | waits/s | \
+             included), one in 32 kept for the percentiles; misses are reads that found no value, \
+             fresh or stale, and waited for a load. Stale-while-revalidate's window: {} s.\n\n\
+             | strategy | threads | loads/s | loads/expiry | Mreads/s | misses/s | \
              p50 ns | p99 ns | p99.9 ns | max ns |\n\
              |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
             c.ttl.as_millis(),
@@ -118,7 +117,7 @@ impl Report {
                 r.loads_per_sec(),
                 r.loads_per_expiry(self.ttl_secs()),
                 r.mreads_per_sec(),
-                r.waits_per_sec(),
+                r.misses_per_sec(),
                 r.p50_ns,
                 r.p99_ns,
                 r.p999_ns,
@@ -140,7 +139,7 @@ impl Report {
     }
 
     /// `{"ttl_ms","load_ms","results":[{"strategy","threads","seconds","loads",
-    /// "loads_per_sec","loads_per_expiry","reads_per_sec","waits","p50_ns","p99_ns",
+    /// "loads_per_sec","loads_per_expiry","reads_per_sec","misses","p50_ns","p99_ns",
     /// "p999_ns","max_ns"}, …],"hit_cost":{"get_ns","get_or_load_ns","ratio"}}`.
     pub fn json(&self) -> String {
         let mut out = format!(
@@ -153,7 +152,7 @@ impl Report {
                 out,
                 "{}\n  {{\"strategy\":{},\"threads\":{},\"seconds\":{:.3},\"loads\":{},\
                  \"loads_per_sec\":{:.2},\"loads_per_expiry\":{:.3},\"reads_per_sec\":{:.0},\
-                 \"waits\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{}}}",
+                 \"misses\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"max_ns\":{}}}",
                 if i == 0 { "" } else { "," },
                 json_string(r.strategy.name()),
                 r.threads,
@@ -162,7 +161,7 @@ impl Report {
                 r.loads_per_sec(),
                 r.loads_per_expiry(self.ttl_secs()),
                 r.reads as f64 / r.secs,
-                r.waits,
+                r.misses,
                 r.p50_ns,
                 r.p99_ns,
                 r.p999_ns,
@@ -192,7 +191,7 @@ mod tests {
             secs: 2.0,
             loads,
             reads: 10_000_000,
-            waits: 2 * loads,
+            misses: 2 * loads,
             p50_ns: 80,
             p99_ns: 200,
             p999_ns: 900,
@@ -218,7 +217,7 @@ mod tests {
         assert_eq!(row.loads_per_sec(), 20.0);
         assert!((row.loads_per_expiry(0.1) - 2.0).abs() < 1e-9);
         assert_eq!(row.mreads_per_sec(), 5.0);
-        assert_eq!(row.waits_per_sec(), 40.0);
+        assert_eq!(row.misses_per_sec(), 40.0);
         assert!(report.row(Strategy::CacheAside, 4).is_none());
         assert_eq!(report.hit_cost.ratio(), 1.05);
     }
@@ -243,7 +242,7 @@ mod tests {
             "{\"ttl_ms\":100,\"load_ms\":1,\"results\":[\n  \
              {\"strategy\":\"cache-aside\",\"threads\":2,\"seconds\":2.000,\"loads\":40,\
              \"loads_per_sec\":20.00,\"loads_per_expiry\":2.000,\"reads_per_sec\":5000000,\
-             \"waits\":80,\"p50_ns\":80,\"p99_ns\":200,\"p999_ns\":900,\"max_ns\":1200000}\n\
+             \"misses\":80,\"p50_ns\":80,\"p99_ns\":200,\"p999_ns\":900,\"max_ns\":1200000}\n\
              ],\"hit_cost\":{\"get_ns\":40.00,\"get_or_load_ns\":42.00,\"ratio\":1.050}}\n"
         );
     }
