@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds slabcache in release mode and runs the showdown: throughput, memory and hit ratio
-# of slabcache next to moka, quick_cache, mini_moka, stretto and a locked LRU, measured in
-# one run on this machine, as one report. Takes about two minutes.
+# Builds slabcache in release mode and runs the showdown: throughput, memory, hit ratio and
+# a short cache stampede of slabcache next to moka, quick_cache, mini_moka, stretto and a
+# locked LRU, measured in one run on this machine, as one report. Takes about two minutes.
 #
 #   bash scripts/showdown.sh
 #   bash scripts/showdown.sh --json showdown.json   # options go to `slabcache-bench showdown`

@@ -3,8 +3,8 @@
 #
 #   bash scripts/test.sh            every test: what CI runs (about 20 minutes on 2 cores)
 #   bash scripts/test.sh --quick    the contributor's loop: the workspace's tests in a debug
-#                                   build and the C tests; no release pass, no loom, Miri,
-#                                   fuzzing or stress (a few minutes)
+#                                   build, the core's examples and the C tests; no release
+#                                   pass, no loom, Miri, fuzzing or stress (a few minutes)
 #
 # Needs a Rust toolchain (rustup) and a C compiler (scripts/ffi-test.sh installs the rest of
 # the C tools when it runs as root with apt-get). Runs from the repository root whatever the
@@ -62,6 +62,14 @@ rustc --version
 # ---------------------------------------------------------------------------------------
 section "Rust: unit, integration and doc tests (debug build, debug assertions on)"
 logged cargo test --workspace --all-features --no-fail-fast || status=1
+
+# ---------------------------------------------------------------------------------------
+# The examples are documentation that runs: each prints what it shows, checks what it can,
+# and exits non-zero when that fails (a few seconds each).
+section "Rust: the core's examples (core/examples)"
+for example in core/examples/*.rs; do
+    logged cargo run -p slabcache --example "$(basename "$example" .rs)" || status=1
+done
 
 # ---------------------------------------------------------------------------------------
 if [ "${SLABCACHE_SKIP_RELEASE_TESTS:-0}" != "1" ]; then

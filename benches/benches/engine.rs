@@ -135,6 +135,18 @@ fn engine(c: &mut Criterion) {
             })
         });
 
+        // What read-through adds to a hit: the loader is never called.
+        group.bench_function("get_or_load_hit", |b| {
+            let mut i = 0;
+            b.iter(|| {
+                let v = cache.get_or_load(black_box(&keys[at(i)]), |_| {
+                    Ok::<_, std::convert::Infallible>(None)
+                });
+                i = step(i, n);
+                black_box(v)
+            })
+        });
+
         group.bench_function("get_hit_into", |b| {
             let mut buf = Vec::with_capacity(VALUE_LEN);
             let mut i = 0;

@@ -6,7 +6,10 @@
 //! - [`memory`]: resident memory per entry of each cache, behind `slabcache-bench memory`.
 //! - [`peers`]: slabcache and the peer caches behind one interface, for the throughput and
 //!   memory benchmarks.
-//! - [`showdown`]: throughput, memory and hit ratio in one report, `slabcache-bench showdown`.
+//! - [`showdown`]: throughput, memory, hit ratio and the stampede in one report,
+//!   `slabcache-bench showdown`.
+//! - [`stampede`]: a hot key expiring under concurrent reads, behind `slabcache-bench
+//!   stampede`: loads reaching the source and reader latency per caching strategy.
 //! - [`text`]: JSON and SVG escaping shared by the reports.
 //! - [`traces`]: trace replay behind `slabcache-bench traces`: hit ratios of slabcache, peer
 //!   caches, LRU and Belady's optimum on recorded access sequences.
@@ -17,6 +20,7 @@ pub mod memory;
 pub mod peers;
 pub mod rng;
 pub mod showdown;
+pub mod stampede;
 pub mod text;
 pub mod throughput;
 pub mod traces;

@@ -5,6 +5,7 @@
 //! slabcache-bench traces --format FORMAT --capacity N[,N...] [--json PATH] [--svg PATH] FILE...
 //! slabcache-bench throughput [--quick] [--threads N[,N...]] [--json PATH] [--svg PATH]
 //! slabcache-bench memory [--entries N] [--json PATH]
+//! slabcache-bench stampede [--threads N[,N...]] [--seconds S] [--json PATH]
 //! slabcache-bench showdown [--json PATH]
 //! slabcache-bench help
 //! ```
@@ -12,9 +13,10 @@
 //! `demo` (the default) runs a mixed, Zipf-skewed workload for a couple of seconds and prints
 //! throughput, hit ratio and every statistic the cache keeps. `traces` replays recorded
 //! traces through slabcache, peer caches, LRU and Belady's optimum and tabulates their hit
-//! ratios. `throughput` and `memory` measure slabcache next to its peers; `showdown` runs the
-//! quick throughput set, memory and three shipped traces as one report (the README's main
-//! command). New subcommands slot into [`main`]'s match.
+//! ratios. `throughput` and `memory` measure slabcache next to its peers; `stampede` lets a hot
+//! key expire under concurrent reads with each caching strategy; `showdown` runs the quick
+//! throughput set, memory, three shipped traces and a short stampede as one report (the
+//! README's main command). New subcommands slot into [`main`]'s match.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -23,7 +25,7 @@ use std::time::Duration;
 use slabcache_bench::demo::{self, DemoConfig};
 use slabcache_bench::peers::Peer;
 use slabcache_bench::traces::{self, report};
-use slabcache_bench::{memory, showdown, throughput};
+use slabcache_bench::{memory, showdown, stampede, throughput};
 
 const USAGE: &str = "\
 usage: slabcache-bench [COMMAND] [OPTIONS]
@@ -33,7 +35,8 @@ commands:
   traces      replay cache traces and tabulate hit ratios
   throughput  Mops/s and latency of slabcache and its peers
   memory      resident bytes per entry of slabcache and its peers
-  showdown    quick throughput, memory and hit ratio as one report
+  stampede    a hot key expiring under load: loads and reader latency
+  showdown    quick throughput, memory, hit ratio and stampede as one report
   help        print this message
 
 demo options:
@@ -66,6 +69,14 @@ child process of its own; resident bytes per entry and overhead past 80 bytes
   --entries N       entries per cache (default 1000000)
   --json PATH       also write the results as JSON
 
+stampede options: one hot key, TTL 100 ms, read in a loop by every thread
+over a source that takes 1 ms per load; cache-aside, get_or_load, Backed with
+stale-while-revalidate, Backed with early expiry (XFetch) and moka's get_with;
+then a get_or_load hit against a get hit
+  --threads N,..    thread counts (default 2)
+  --seconds S       seconds per strategy and thread count (default 2)
+  --json PATH       also write the results as JSON
+
 showdown options:
   --json PATH       also write every part's results as one JSON document
 ";
@@ -86,6 +97,7 @@ fn main() -> ExitCode {
         "throughput" => run_throughput(&args),
         "memory" => run_memory(&args),
         memory::CHILD_COMMAND => run_memory_child(&args),
+        "stampede" => run_stampede(&args),
         "showdown" => run_showdown(&args),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
@@ -344,6 +356,37 @@ fn run_memory_child(args: &[String]) -> Result<ExitCode, String> {
         .parse()
         .map_err(|_| format!("bad entry count `{entries}`"))?;
     println!("{}", memory::child_main(cache, entries)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_stampede(args: &[String]) -> Result<ExitCode, String> {
+    let mut config = stampede::Config::standard();
+    let (json, svg) = parse_options(
+        args,
+        |flag, value| {
+            match flag {
+                "--threads" => {
+                    config.threads = parse_list(value, "--threads", |n: &usize| *n >= 1)?
+                }
+                "--seconds" => {
+                    config.run_secs =
+                        parse_number(value, "--seconds", |s: &f64| *s > 0.0 && *s <= 3600.0)?
+                }
+                _ => return Ok(false),
+            }
+            Ok(true)
+        },
+        |_| false,
+    )?;
+    if svg.is_some() {
+        return Err("stampede draws no chart; --svg is not an option of it".to_string());
+    }
+    eprintln!("stampede on {}", showdown::machine());
+    let report = stampede::run(&config, &mut progress);
+    print!("{}", report.markdown());
+    if let Some(path) = json {
+        write_file(&path, &report.json())?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,16 +1,18 @@
-//! `slabcache-bench showdown`: slabcache next to its peers on throughput, memory and hit
-//! ratio, measured in one run on this machine and printed as one report.
+//! `slabcache-bench showdown`: slabcache next to its peers on throughput, memory, hit ratio
+//! and a cache stampede, measured in one run on this machine and printed as one report.
 //!
 //! It runs the quick throughput set ([`throughput::Config::quick`]), the memory measurement
-//! (each cache in a child process) and the hit ratio on three small recorded traces shipped in
-//! `benches/traces/` (glimpse, multi1 and OLTP), then opens the report with a summary: for each
-//! headline figure, slabcache's value, the best peer's, and their ratio. Everything is measured
+//! (each cache in a child process), the hit ratio on three small recorded traces shipped in
+//! `benches/traces/` (glimpse, multi1 and OLTP) and a short stampede
+//! ([`stampede::Config::quick`], a few seconds), then opens the report with a summary: for
+//! each headline figure, slabcache's value, the best peer's, and their ratio. Everything is measured
 //! here and now, never copied from an earlier run, so the ratios hold for this machine.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::memory;
+use crate::stampede::{self, Strategy};
 use crate::throughput::{self, Mix, Workload};
 use crate::traces::{self, format::Format, replay::PolicyKind, report, Measurement};
 
@@ -33,6 +35,8 @@ pub struct Config {
     pub throughput: throughput::Config,
     /// Entries each cache is filled with in the memory part.
     pub memory_entries: u64,
+    /// The stampede part.
+    pub stampede: stampede::Config,
 }
 
 impl Config {
@@ -43,11 +47,12 @@ impl Config {
             traces_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("traces"),
             throughput: throughput::Config::quick(),
             memory_entries: memory::DEFAULT_ENTRIES,
+            stampede: stampede::Config::quick(),
         }
     }
 }
 
-/// The outcome of the showdown: its three parts.
+/// The outcome of the showdown: its four parts.
 pub struct Report {
     /// Throughput of every cache.
     pub throughput: throughput::Report,
@@ -55,9 +60,11 @@ pub struct Report {
     pub memory: memory::Report,
     /// Hit ratios over the shipped traces.
     pub hit_ratio: Vec<Measurement>,
+    /// A hot key expiring under load, with each caching strategy.
+    pub stampede: stampede::Report,
 }
 
-/// Runs the three parts in turn; `progress` hears of each step.
+/// Runs the four parts in turn; `progress` hears of each step.
 pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, String> {
     progress("throughput (quick set)");
     let throughput = throughput::run(&config.throughput, progress);
@@ -73,10 +80,12 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, St
         };
         hit_ratio.extend(traces::run(&trace_config).map_err(|e| e.to_string())?);
     }
+    let stampede = stampede::run(&config.stampede, progress);
     Ok(Report {
         throughput,
         memory,
         hit_ratio,
+        stampede,
     })
 }
 
@@ -117,16 +126,20 @@ impl Report {
         out.push_str(&self.memory.markdown());
         out.push_str("\n## Hit ratio\n\n");
         out.push_str(&report::markdown(&self.hit_ratio));
+        out.push_str("\n## Stampede\n\n");
+        out.push_str(&self.stampede.markdown());
         out
     }
 
-    /// `{"throughput":…,"memory":…,"hit_ratio":…}`, each part in its own subcommand's JSON.
+    /// `{"throughput":…,"memory":…,"hit_ratio":…,"stampede":…}`, each part in its own
+    /// subcommand's JSON.
     pub fn json(&self) -> String {
         format!(
-            "{{\"throughput\":{},\"memory\":{},\"hit_ratio\":{}}}\n",
+            "{{\"throughput\":{},\"memory\":{},\"hit_ratio\":{},\"stampede\":{}}}\n",
             self.throughput.json().trim_end(),
             self.memory.json().trim_end(),
-            report::json(&self.hit_ratio).trim_end()
+            report::json(&self.hit_ratio).trim_end(),
+            self.stampede.json().trim_end()
         )
     }
 
@@ -191,6 +204,22 @@ impl Report {
                 ours: format!("{ours:.2}"),
                 best: format!("{best:.2}"),
                 ratio: Some(best / ours),
+            });
+        }
+        let stampede = |strategy| self.stampede.row(strategy, SUMMARY_THREADS);
+        if let (Some(ours), Some(moka)) = (
+            stampede(Strategy::StaleWhileRevalidate),
+            stampede(Strategy::MokaGetWith),
+        ) {
+            rows.push(Headline {
+                what: format!(
+                    "stampede, {SUMMARY_THREADS} threads reading a key that expires every {} ms: \
+                     reads (M/s; slabcache with stale-while-revalidate, moka get_with)",
+                    self.stampede.config.ttl.as_millis()
+                ),
+                ours: format!("{:.2}", ours.mreads_per_sec()),
+                best: format!("{:.2}", moka.mreads_per_sec()),
+                ratio: Some(ours.mreads_per_sec() / moka.mreads_per_sec()),
             });
         }
         rows

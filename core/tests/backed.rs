@@ -362,6 +362,38 @@ hang_limited! {
     }
 }
 
+hang_limited! {
+    /// A refresh asked for by a read of an entry that was replaced before the refresh ran
+    /// (here by a write; under a stampede, by the refresh before it) does not reach the
+    /// source: only the entry that was judged stale is refreshed.
+    fn a_refresh_of_an_entry_replaced_meanwhile_is_skipped() {
+        let clock = Arc::new(ManualClock::new());
+        let users = Backed::builder(cache_on(&clock), Db::with(&[(b"a", b"1"), (b"k", b"1")]))
+            .ttl(10 * SEC)
+            .stale_while_revalidate(10 * SEC)
+            .refresh_workers(1, 16)
+            .build()
+            .expect("config");
+        users.get(b"a").unwrap();
+        users.get(b"k").unwrap();
+        clock.advance(15 * SEC);
+        // The one refresh worker stalls in the source, refreshing `a`.
+        let gate = users.source().gate_loads();
+        users.get(b"a").unwrap();
+        while users.source().loads.load(Ordering::SeqCst) < 3 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        // `k`'s refresh waits in the queue while a write replaces the stale entry.
+        assert_eq!(users.get(b"k").unwrap().as_deref(), Some(&b"1"[..]), "stale");
+        users.put(b"k", b"2").unwrap();
+        gate.open();
+        users.settle();
+        assert_eq!(users.source().loads_of(b"k"), 1, "no refresh of the written entry");
+        assert_eq!(users.stats().refreshes, 1);
+        assert_eq!(users.get(b"k").unwrap().as_deref(), Some(&b"2"[..]));
+    }
+}
+
 /// Reads `key` once a second from a fresh load until it expires (`ttl` of 100 s); whether a
 /// refresh reached the source before the loaded value's fresh time ran out.
 fn refreshed_before_expiry(

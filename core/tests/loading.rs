@@ -204,6 +204,37 @@ hang_limited! {
 }
 
 hang_limited! {
+    /// A caller that misses after a remove broke a load's lease does not wait for that load,
+    /// which may have read the source before the update the remove stands for: it loads again
+    /// and gets what the source holds now (read-your-writes for write-around).
+    fn a_miss_after_a_remove_does_not_follow_the_superseded_load() {
+        let cache = cache();
+        let mut reader = None;
+        let loaded = load_around(&cache, b"k", || {
+            assert!(!cache.remove(b"k"));
+            let before = cache.stats();
+            reader = Some(thread::spawn({
+                let cache = Arc::clone(&cache);
+                move || cache.get_or_load(b"k", |_| Ok::<_, String>(Some(b"loaded (new)".to_vec())))
+            }));
+            // The reader either leads a load or waits for the old one: let it choose before
+            // the old one lands.
+            loop {
+                let now = cache.stats();
+                if now.loads > before.loads || now.load_waits > before.load_waits {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        assert_eq!(loaded.as_deref(), Some(&b"loaded (old)"[..]));
+        let read = reader.expect("spawned").join().expect("reader thread");
+        assert_eq!(read.expect("loads").as_deref(), Some(&b"loaded (new)"[..]));
+        assert_eq!(cache.get(b"k").as_deref(), Some(&b"loaded (new)"[..]));
+    }
+}
+
+hang_limited! {
     /// `clear` during a load also ends it.
     fn a_clear_during_a_load_wins() {
         let cache = cache();

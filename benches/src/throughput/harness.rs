@@ -201,7 +201,7 @@ fn drive<const TIMED: bool>(
 
 /// Counts one operation of a kind; true for the first of every [`SAMPLE_EVERY`], so that
 /// every latency run has at least one sample of each kind it makes.
-fn sampled(count: &mut u32) -> bool {
+pub(crate) fn sampled(count: &mut u32) -> bool {
     let due = *count % SAMPLE_EVERY == 0;
     *count = count.wrapping_add(1);
     due
@@ -249,7 +249,7 @@ pub(super) fn measure_floor(config: &Config, streams: &[Vec<u32>]) -> f64 {
 /// Runs `work(thread, stop)` on `threads` threads released together, sets `stop` after
 /// `secs`, and returns what each returned and the time from the release until the last one
 /// finished (which covers every operation counted).
-fn run_threads<R: Send>(
+pub(crate) fn run_threads<R: Send>(
     threads: usize,
     secs: f64,
     work: impl Fn(usize, &AtomicBool) -> R + Sync,
@@ -272,7 +272,7 @@ fn run_threads<R: Send>(
         stop.store(true, Ordering::Relaxed);
         let results = workers
             .into_iter()
-            .map(|w| w.join().expect("a throughput worker panicked"))
+            .map(|w| w.join().expect("a benchmark worker panicked"))
             .collect();
         (results, began.elapsed())
     })
@@ -282,12 +282,12 @@ fn mops(ops: u64, elapsed: Duration) -> f64 {
     ops as f64 / elapsed.as_secs_f64() / 1e6
 }
 
-fn nanos(d: Duration) -> u64 {
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The median of `values` (at least one); the mean of the middle two for an even count.
-pub(super) fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     assert!(!values.is_empty(), "the median of nothing");
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
@@ -299,7 +299,7 @@ pub(super) fn median(mut values: Vec<f64>) -> f64 {
 }
 
 /// The nearest-rank percentile `p` (in `0..=1`) of `sorted` (ascending, at least one).
-pub(super) fn percentile(sorted: &[u64], p: f64) -> u64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> u64 {
     assert!(!sorted.is_empty(), "a percentile of nothing");
     let rank = (p * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]

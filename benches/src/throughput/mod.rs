@@ -35,7 +35,7 @@
 //!   apart from the throughput runs, which never read the clock.
 
 mod config;
-mod harness;
+pub(crate) mod harness;
 mod report;
 
 use config::LATENCY_THREADS;

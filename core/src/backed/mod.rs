@@ -262,11 +262,12 @@ impl<S: Source> BackedBuilder<S> {
             // The refresh threads hold the `Backed`'s state weakly: they end when it closes.
             let refresher = refreshes.then(|| {
                 let weak = weak.clone();
-                let (pool, handles) = Pool::start(refresh_threads, refresh_queue, move |key| {
-                    if let Some(shared) = weak.upgrade() {
-                        shared.refresh(key);
-                    }
-                });
+                let (pool, handles) =
+                    Pool::start(refresh_threads, refresh_queue, move |key, judged| {
+                        if let Some(shared) = weak.upgrade() {
+                            shared.refresh(key, judged);
+                        }
+                    });
                 threads = handles;
                 pool
             });
@@ -505,10 +506,10 @@ impl<S: Source> Shared<S> {
         if let Some(pool) = &self.refresher {
             match self.freshness.judge(entry, self.now()) {
                 Verdict::Fresh => {}
-                Verdict::RefreshAhead => pool.request(key),
+                Verdict::RefreshAhead => pool.request(key, entry.fresh_until),
                 Verdict::Stale => {
                     self.counters.bump(BackedCounter::StaleServed);
-                    pool.request(key);
+                    pool.request(key, entry.fresh_until);
                 }
             }
         }
@@ -537,8 +538,19 @@ impl<S: Source> Shared<S> {
         }
     }
 
-    /// Runs a background refresh of `key`, unless a load of it is in flight.
-    fn refresh(&self, key: &[u8]) {
+    /// Runs a background refresh of `key`, asked for by a read of its entry fresh until
+    /// `judged`, unless that entry is gone or was replaced meanwhile, or a load of the key is
+    /// in flight. A read that judged the entry just before an earlier refresh replaced it asks
+    /// again once that refresh is done; without the check, that would load a fresh entry
+    /// again (under a stampede, thousands of stale reads race the end of each refresh).
+    fn refresh(&self, key: &[u8], judged: u64) {
+        let current = self
+            .cache
+            .get(key)
+            .and_then(|bytes| frame::decode(&bytes).map(|entry| entry.fresh_until));
+        if current != Some(judged) {
+            return;
+        }
         let role = self.cache.flights().join::<S::Error>(
             &self.cache,
             key,

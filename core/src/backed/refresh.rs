@@ -14,7 +14,9 @@
 //!   the reader is served the current value and the refresh runs in the pool, so no reader
 //!   ever waits for it.
 //!
-//! Refreshes are deduplicated per key twice over: a key already queued is not queued again,
+//! Refreshes are deduplicated per key three times over: a key already queued is not queued
+//! again; a refresh runs only if the entry whose read asked for it is still the cached one
+//! (a read that judged it just before an earlier refresh replaced it asks again, too late);
 //! and a refresh runs as a flight (`load::flight`), so it never overlaps a load of the same
 //! key, and a write that lands meanwhile wins over it. The queue is bounded: when it is
 //! full, the hit is served and no refresh is queued (a later hit asks again).
@@ -79,9 +81,12 @@ impl Freshness {
     }
 }
 
+/// A queued refresh: the key, and the `fresh_until` of the entry whose read asked for it.
+type Request = (Vec<u8>, u64);
+
 /// The threads that run refreshes, fed by a bounded queue of keys.
 pub(crate) struct Pool {
-    queue: Mutex<Option<SyncSender<Vec<u8>>>>,
+    queue: Mutex<Option<SyncSender<Request>>>,
     queued: Arc<Queued>,
 }
 
@@ -99,14 +104,14 @@ impl Queued {
 }
 
 impl Pool {
-    /// Starts `threads` threads that run `refresh` for each queued key; at most `capacity`
-    /// keys wait.
+    /// Starts `threads` threads that run `refresh` for each queued key (with the
+    /// `fresh_until` its request carries); at most `capacity` keys wait.
     pub(crate) fn start(
         threads: usize,
         capacity: usize,
-        refresh: impl Fn(&[u8]) + Send + Sync + 'static,
+        refresh: impl Fn(&[u8], u64) + Send + Sync + 'static,
     ) -> (Pool, Vec<JoinHandle<()>>) {
-        let (sender, receiver) = mpsc::sync_channel::<Vec<u8>>(capacity);
+        let (sender, receiver) = mpsc::sync_channel::<Request>(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
         let queued = Arc::new(Queued::default());
         let refresh = Arc::new(refresh);
@@ -130,9 +135,9 @@ impl Pool {
         (pool, handles)
     }
 
-    /// Queues a refresh of `key` unless one is queued or running already, or the queue is
-    /// full or closed.
-    pub(crate) fn request(&self, key: &[u8]) {
+    /// Queues a refresh of `key`, asked for by a read of its entry fresh until `judged`,
+    /// unless one is queued or running already, or the queue is full or closed.
+    pub(crate) fn request(&self, key: &[u8], judged: u64) {
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(sender) = queue.as_ref() else {
             return;
@@ -141,9 +146,9 @@ impl Pool {
         if !queued.insert(key.to_vec()) {
             return;
         }
-        match sender.try_send(key.to_vec()) {
+        match sender.try_send((key.to_vec(), judged)) {
             Ok(()) => {}
-            Err(TrySendError::Full(key) | TrySendError::Disconnected(key)) => {
+            Err(TrySendError::Full((key, _)) | TrySendError::Disconnected((key, _))) => {
                 queued.remove(&key);
             }
         }
@@ -171,19 +176,19 @@ impl Pool {
 }
 
 fn work(
-    receiver: &Mutex<Receiver<Vec<u8>>>,
+    receiver: &Mutex<Receiver<Request>>,
     queued: &Queued,
-    refresh: &(dyn Fn(&[u8]) + Send + Sync),
+    refresh: &(dyn Fn(&[u8], u64) + Send + Sync),
 ) {
     loop {
         let next = receiver
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .recv();
-        let Ok(key) = next else {
+        let Ok((key, judged)) = next else {
             return;
         };
-        refresh(&key);
+        refresh(&key, judged);
         let mut keys = queued.keys();
         keys.remove(&key);
         if keys.is_empty() {

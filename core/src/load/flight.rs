@@ -14,6 +14,11 @@
 //!   sees it, and the leader's store, which checks its lease under the bucket lock
 //!   ([`Cache::insert_leased`]), never puts an older value over a newer write or brings back a
 //!   removed key (memcache's leases; docs/design.md, "Single-flight loads").
+//! - A caller joins only a flight whose lease is unbroken; once a write or remove of the key
+//!   broke it, the flight is superseded: callers that miss afterwards lead a new load (at
+//!   most one at a time, the new flight being unbroken until the next write), so a read that
+//!   starts after a write returned never gets a value loaded before it. The superseded
+//!   flight still lands for the callers that joined it before the write, which overlapped it.
 //! - The leader stores its value before it unregisters the flight. A caller that misses after
 //!   the unregistration therefore finds the value, or (after a failure, or a store a broken
 //!   lease refused) leads a load of its own.
@@ -150,13 +155,17 @@ impl Flights {
             let flights = shard.entry(key.to_vec()).or_default();
             let running = flights
                 .iter()
-                .find(|f| error_type.is_some() && f.error_type == error_type);
-            if let Some(flight) = running {
-                return if leader.is_some() && flight.leader == leader {
-                    Role::Recursive
-                } else {
-                    Role::Follow(Arc::clone(flight))
-                };
+                .filter(|f| error_type.is_some() && f.error_type == error_type);
+            for flight in running {
+                if leader.is_some() && flight.leader == leader {
+                    return Role::Recursive;
+                }
+                // A broken lease means a write or remove landed after the load began: its
+                // loader may have read the source before that write, so a caller arriving
+                // now must not get its answer.
+                if !flight.lease.load(Ordering::Relaxed) {
+                    return Role::Follow(Arc::clone(flight));
+                }
             }
             let flight = Arc::new(Flight {
                 error_type,
