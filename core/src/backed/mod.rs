@@ -482,9 +482,9 @@ impl<S: Source> Shared<S> {
     fn get(&self, key: &[u8]) -> LoadResult<S::Error> {
         self.cache.check_key(key).map_err(LoadError::Cache)?;
         loop {
-            if let Some(bytes) = self.cache.get(key) {
+            if let Some((bytes, version)) = self.cache.get_versioned(key) {
                 match frame::decode(&bytes) {
-                    Some(entry) => return Ok(self.serve(key, &entry)),
+                    Some(entry) => return Ok(self.serve(key, &entry, version)),
                     None => {
                         self.cache.remove(key);
                         continue;
@@ -497,8 +497,9 @@ impl<S: Source> Shared<S> {
         }
     }
 
-    /// The answer a hit gives, starting a background refresh if one is due.
-    fn serve(&self, key: &[u8], entry: &frame::Frame<'_>) -> Option<Vec<u8>> {
+    /// The answer a hit of the entry at `version` gives, starting a background refresh if one
+    /// is due.
+    fn serve(&self, key: &[u8], entry: &frame::Frame<'_>, version: Version) -> Option<Vec<u8>> {
         let Some(value) = entry.value else {
             self.counters.bump(BackedCounter::NegativeHit);
             return None;
@@ -506,10 +507,10 @@ impl<S: Source> Shared<S> {
         if let Some(pool) = &self.refresher {
             match self.freshness.judge(entry, self.now()) {
                 Verdict::Fresh => {}
-                Verdict::RefreshAhead => pool.request(key, entry.fresh_until),
+                Verdict::RefreshAhead => pool.request(key, version),
                 Verdict::Stale => {
                     self.counters.bump(BackedCounter::StaleServed);
-                    pool.request(key, entry.fresh_until);
+                    pool.request(key, version);
                 }
             }
         }
@@ -538,17 +539,14 @@ impl<S: Source> Shared<S> {
         }
     }
 
-    /// Runs a background refresh of `key`, asked for by a read of its entry fresh until
+    /// Runs a background refresh of `key`, asked for by a read of its entry at version
     /// `judged`, unless that entry is gone or was replaced meanwhile, or a load of the key is
     /// in flight. A read that judged the entry just before an earlier refresh replaced it asks
     /// again once that refresh is done; without the check, that would load a fresh entry
-    /// again (under a stampede, thousands of stale reads race the end of each refresh).
-    fn refresh(&self, key: &[u8], judged: u64) {
-        let current = self
-            .cache
-            .get(key)
-            .and_then(|bytes| frame::decode(&bytes).map(|entry| entry.fresh_until));
-        if current != Some(judged) {
+    /// again (under a stampede, thousands of stale reads race the end of each refresh). The
+    /// check reads the version only: no copy, and no hit counted.
+    fn refresh(&self, key: &[u8], judged: Version) {
+        if self.cache.version_of(key) != Some(judged) {
             return;
         }
         let role = self.cache.flights().join::<S::Error>(

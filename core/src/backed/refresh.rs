@@ -30,6 +30,7 @@ use std::time::Duration;
 use super::frame::Frame;
 use crate::rng::SharedRng;
 use crate::ttl::duration_nanos;
+use crate::version::Version;
 
 /// What a hit of an entry calls for.
 #[derive(Debug, PartialEq, Eq)]
@@ -81,8 +82,8 @@ impl Freshness {
     }
 }
 
-/// A queued refresh: the key, and the `fresh_until` of the entry whose read asked for it.
-type Request = (Vec<u8>, u64);
+/// A queued refresh: the key, and the version of the entry whose read asked for it.
+type Request = (Vec<u8>, Version);
 
 /// The threads that run refreshes, fed by a bounded queue of keys.
 pub(crate) struct Pool {
@@ -104,12 +105,12 @@ impl Queued {
 }
 
 impl Pool {
-    /// Starts `threads` threads that run `refresh` for each queued key (with the
-    /// `fresh_until` its request carries); at most `capacity` keys wait.
+    /// Starts `threads` threads that run `refresh` for each queued key (with the version its
+    /// request carries); at most `capacity` keys wait.
     pub(crate) fn start(
         threads: usize,
         capacity: usize,
-        refresh: impl Fn(&[u8], u64) + Send + Sync + 'static,
+        refresh: impl Fn(&[u8], Version) + Send + Sync + 'static,
     ) -> (Pool, Vec<JoinHandle<()>>) {
         let (sender, receiver) = mpsc::sync_channel::<Request>(capacity);
         let receiver = Arc::new(Mutex::new(receiver));
@@ -135,9 +136,9 @@ impl Pool {
         (pool, handles)
     }
 
-    /// Queues a refresh of `key`, asked for by a read of its entry fresh until `judged`,
+    /// Queues a refresh of `key`, asked for by a read of its entry at version `judged`,
     /// unless one is queued or running already, or the queue is full or closed.
-    pub(crate) fn request(&self, key: &[u8], judged: u64) {
+    pub(crate) fn request(&self, key: &[u8], judged: Version) {
         let queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(sender) = queue.as_ref() else {
             return;
@@ -178,7 +179,7 @@ impl Pool {
 fn work(
     receiver: &Mutex<Receiver<Request>>,
     queued: &Queued,
-    refresh: &(dyn Fn(&[u8], u64) + Send + Sync),
+    refresh: &(dyn Fn(&[u8], Version) + Send + Sync),
 ) {
     loop {
         let next = receiver
