@@ -102,16 +102,21 @@ impl Cache {
     /// assert_eq!(cache.get(b"abc").as_deref(), Some(&b"ABC"[..])); // now cached
     /// # Ok::<(), slabcache::Error>(())
     /// ```
+    #[inline]
     pub fn get_or_load<E, F>(&self, key: &[u8], load: F) -> LoadResult<E>
     where
         E: Send + Sync + 'static,
         F: FnOnce(&[u8]) -> Result<Option<Vec<u8>>, E>,
     {
-        self.get_or_load_with_ttl(key, self.default_ttl(), load)
+        match self.get(key) {
+            Some(value) => Ok(Some(value)),
+            None => self.load_missing(key, self.default_ttl(), load),
+        }
     }
 
     /// [`get_or_load`](Cache::get_or_load), storing a loaded value with `ttl` (`None`: never
     /// expires) in place of the default.
+    #[inline]
     pub fn get_or_load_with_ttl<E, F>(
         &self,
         key: &[u8],
@@ -122,9 +127,19 @@ impl Cache {
         E: Send + Sync + 'static,
         F: FnOnce(&[u8]) -> Result<Option<Vec<u8>>, E>,
     {
-        if let Some(value) = self.get(key) {
-            return Ok(Some(value));
+        match self.get(key) {
+            Some(value) => Ok(Some(value)),
+            None => self.load_missing(key, ttl, load),
         }
+    }
+
+    /// A miss of `get_or_load`: out of line, so that a hit is a `get` and little more.
+    #[inline(never)]
+    fn load_missing<E, F>(&self, key: &[u8], ttl: Option<Duration>, load: F) -> LoadResult<E>
+    where
+        E: Send + Sync + 'static,
+        F: FnOnce(&[u8]) -> Result<Option<Vec<u8>>, E>,
+    {
         self.check_key(key).map_err(LoadError::Cache)?;
         let mut load = Some(load);
         loop {
