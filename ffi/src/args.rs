@@ -1,5 +1,6 @@
 //! The checks of the caller's arguments, made before anything is read or written through a
-//! pointer: handles, keys, values, out-parameters and the structs that begin with their size.
+//! pointer: handles, keys, values, tags, out-parameters and the structs that begin with their
+//! size.
 
 use std::ffi::c_int;
 use std::mem::size_of;
@@ -70,18 +71,65 @@ pub(crate) unsafe fn value_arg<'a>(
     val: *const u8,
     val_len: usize,
 ) -> Result<&'a [u8], c_int> {
-    if val_len == 0 {
-        return Ok(&[]);
-    }
-    if val.is_null() {
-        return Err(SLABCACHE_INVALID_ARGUMENT);
-    }
-    if val_len > cache.max_value_bytes() {
+    if !val.is_null() && val_len > cache.max_value_bytes() {
         return Err(too_long(val_len, SLABCACHE_VALUE_TOO_LARGE));
     }
-    // SAFETY: non-NULL, at most max_value_bytes (64 MiB at most) long, readable and unchanging
-    // by the caller's contract.
-    Ok(unsafe { slice::from_raw_parts(val, val_len) })
+    // SAFETY: the caller's contract is `bytes_arg`'s.
+    unsafe { bytes_arg(val, val_len) }
+}
+
+/// Bytes of any length an object can have (a value for a source, a tag): NULL only when
+/// `len` is 0, and `len` at most `PTRDIFF_MAX`.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points at `len` readable bytes that nothing writes during `'a`.
+pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], c_int> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() || len > isize::MAX as usize {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    // SAFETY: non-NULL (u8 needs no alignment), at most isize::MAX bytes, readable and
+    // unchanging by the caller's contract.
+    Ok(unsafe { slice::from_raw_parts(ptr, len) })
+}
+
+/// The caller's tags: `count` byte strings, the `i`th `lens[i]` bytes at `tags[i]` (NULL
+/// only when its length is 0). With `count` 0 the arrays are not read and may be NULL.
+///
+/// # Safety
+///
+/// `tags` and `lens` are NULL or point at `count` readable elements each, and each tag as
+/// `bytes_arg` says; nothing writes any of them during `'a`.
+pub(crate) unsafe fn tags_arg<'a>(
+    tags: *const *const u8,
+    lens: *const usize,
+    count: usize,
+) -> Result<Vec<&'a [u8]>, c_int> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    check_out(tags.cast_mut())?;
+    check_out(lens.cast_mut())?;
+    if count > isize::MAX as usize / size_of::<usize>() {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    // SAFETY: non-NULL and aligned (checked above), `count` elements (at most isize::MAX
+    // bytes: pointers and lengths are the size of a `usize`), readable by the caller's
+    // contract.
+    let (tags, lens) = unsafe {
+        (
+            slice::from_raw_parts(tags, count),
+            slice::from_raw_parts(lens, count),
+        )
+    };
+    tags.iter()
+        .zip(lens)
+        // SAFETY: each tag points at its length of readable bytes (the caller's contract).
+        .map(|(&tag, &len)| unsafe { bytes_arg(tag, len) })
+        .collect()
 }
 
 /// A required out-parameter must be non-NULL and aligned.
