@@ -14,10 +14,12 @@
  * - Threads: every function that takes a `const slabcache_t *` may be called from any
  *   number of threads at once on the same cache. slabcache_free must not overlap another
  *   call on that cache.
+ * - Callbacks (loaders) are called with no lock of the library held, so they may call the
+ *   library; they must return normally: no C++ exception or longjmp may leave them.
  * - Hostile input: NULL handles, NULL pointers with non-zero lengths, empty keys, lengths
- *   above PTRDIFF_MAX, structs whose `size` is not this header's, and out-of-range settings
- *   are SLABCACHE_INVALID_ARGUMENT, never a crash. A panic inside the library comes back as
- *   SLABCACHE_PANIC.
+ *   above PTRDIFF_MAX, NULL required callbacks, structs whose `size` is not this header's,
+ *   and out-of-range settings are SLABCACHE_INVALID_ARGUMENT, never a crash. A panic inside
+ *   the library comes back as SLABCACHE_PANIC.
  */
 
 #ifndef SLABCACHE_H
@@ -89,6 +91,19 @@ typedef struct slabcache slabcache_t;
 #define SLABCACHE_PANIC 8
 
 /**
+ * A loader (`slabcache_get_or_load`) or a source's `load` (`slabcache_backed_get`) returned
+ * an error code of its own; the call's `out_load_error` holds it. Every caller that waited
+ * for that load gets the same status and code.
+ */
+#define SLABCACHE_LOAD_FAILED 9
+
+/**
+ * A loader asked, on its own thread, to load the very key it is loading: waiting for itself
+ * would never end. Nothing was loaded for that inner call.
+ */
+#define SLABCACHE_RECURSIVE_LOAD 10
+
+/**
  * `ttl_ms` for an entry that never expires, whatever the cache's default TTL.
  */
 #define SLABCACHE_TTL_NONE UINT64_MAX
@@ -102,6 +117,12 @@ typedef struct slabcache slabcache_t;
  * The longest value when `max_value_bytes` is 0: 1 MiB.
  */
 #define SLABCACHE_DEFAULT_MAX_VALUE_BYTES (1 << 20)
+
+/**
+ * Where a loader puts the value it loaded: opaque, valid only during the loader's call.
+ * Hand the value over with `slabcache_sink_value`.
+ */
+struct slabcache_sink;
 
 /**
  * The settings of a new cache. Fill it with `slabcache_options_init`, then set what you need.
@@ -228,6 +249,30 @@ struct slabcache_stats {
  * A snapshot of a cache's counters (see `struct slabcache_stats`).
  */
 typedef struct slabcache_stats slabcache_stats_t;
+
+/**
+ * Where a loader puts the value it loaded (see `struct slabcache_sink`).
+ */
+typedef struct slabcache_sink slabcache_sink_t;
+
+/**
+ * A loader, as `slabcache_get_or_load` calls it on a miss and a backed cache calls its
+ * source's `load`: loads the value of `key` (`key_len` bytes, readable during the call) and
+ * answers
+ * - `SLABCACHE_OK`, having handed the value to `sink` with `slabcache_sink_value` (returning
+ *   `SLABCACHE_OK` without a value is a failed load whose code is `SLABCACHE_OK`);
+ * - `SLABCACHE_NOT_FOUND`: the source has no such key; nothing is cached;
+ * - anything else: an error code of its own, which every caller waiting for this load gets
+ *   as `SLABCACHE_LOAD_FAILED` with the code in its `out_load_error`; nothing is cached.
+ *
+ * It gets the `ctx` it was registered with. It must return normally: no C++ exception, no
+ * `longjmp` may leave it. It may call the library, except to load its own key on its own
+ * thread (that call fails with `SLABCACHE_RECURSIVE_LOAD`).
+ */
+typedef int (*slabcache_loader_fn)(void *ctx,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   slabcache_sink_t *sink);
 
 #ifdef __cplusplus
 extern "C" {
@@ -498,6 +543,69 @@ const char *slabcache_status_str(int status);
  * The library's version, e.g. `"0.1.0"`. A static string, never NULL; do not free it.
  */
 const char *slabcache_version(void);
+
+/**
+ * Reads through `cache`: the value of `key` (`key_len` bytes), from the cache or, on a
+ * miss, from `loader`, which is called with `loader_ctx` on this thread and whose value is
+ * cached with `ttl_ms` (as in `slabcache_set`: 0 is the cache's default). Concurrent
+ * callers that miss the same key run one loader between them, whichever loaders they pass:
+ * the others wait for it (blocking their thread) and get its answer. A write or delete of
+ * the key that lands while the loader runs wins: the loaded value is still returned, but
+ * not cached over it. `buf` and `out_len` work as in `slabcache_get` (`buf` may overlap the
+ * key); a loaded value that does not fit stays cached (if it fits the cache), so calling
+ * again with a buffer that long usually hits.
+ *
+ * Returns
+ * - `SLABCACHE_OK`: the value is in `buf[0 .. *out_len]`;
+ * - `SLABCACHE_BUFFER_TOO_SMALL`: the value is longer than `buf_len`; `*out_len` holds its
+ *   length, `buf` is untouched;
+ * - `SLABCACHE_NOT_FOUND`: absent, and the loader answered `SLABCACHE_NOT_FOUND`;
+ * - `SLABCACHE_LOAD_FAILED`: the loader (this caller's, or the one it waited for) returned
+ *   an error code of its own, which is in `*out_load_error` when that is not NULL;
+ * - `SLABCACHE_RECURSIVE_LOAD`: called from a loader for the key that loader is loading;
+ * - `SLABCACHE_PANIC`: the library panicked on the loader's path (a bug; the loader's
+ *   callers all get it, and nothing is cached);
+ * - `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL `cache`, `key`,
+ *   `loader` or `out_len`, `key_len` 0, a NULL `buf` with `buf_len` above 0, `key_len` or
+ *   `buf_len` above `PTRDIFF_MAX`, or a misaligned `out_len` or `out_load_error`; then the
+ *   loader is not called.
+ *
+ * Only `*out_len` (for `SLABCACHE_OK` and `SLABCACHE_BUFFER_TOO_SMALL`), `buf` (for
+ * `SLABCACHE_OK`) and `*out_load_error` (for `SLABCACHE_LOAD_FAILED`) are ever written.
+ *
+ * # Safety
+ *
+ * As `slabcache_get`, with `out_load_error` NULL or pointing at a writable `int`; and
+ * `loader` may be called with `loader_ctx` on this thread during the call. Nothing,
+ * the loader included, writes the key during the call.
+ */
+int slabcache_get_or_load(const slabcache_t *cache,
+                          const uint8_t *key,
+                          size_t key_len,
+                          uint64_t ttl_ms,
+                          slabcache_loader_fn loader,
+                          void *loader_ctx,
+                          uint8_t *buf,
+                          size_t buf_len,
+                          size_t *out_len,
+                          int *out_load_error);
+
+/**
+ * Hands the loaded value (`value_len` bytes at `value`, which may be NULL when `value_len`
+ * is 0) to the library; it is copied. Call it from a loader, with the sink the loader was
+ * given, before the loader returns `SLABCACHE_OK`. A second call replaces the value of the
+ * first. The value may be longer than the cache's `max_value_bytes`: it is then returned
+ * to the callers without being cached.
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL or misaligned `sink`, a
+ * NULL `value` with `value_len` above 0, or `value_len` above `PTRDIFF_MAX`.
+ *
+ * # Safety
+ *
+ * `sink` is NULL or the sink of a loader call that has not returned yet, used by no other
+ * thread during this call; `value` is NULL or points at `value_len` readable bytes.
+ */
+int slabcache_sink_value(slabcache_sink_t *sink, const uint8_t *value, size_t value_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,17 +1,17 @@
 //! The checks of the caller's arguments, made before anything is read or written through a
-//! pointer: handles, keys, values, tags, out-parameters and the structs that begin with their
-//! size.
+//! pointer: handles, keys, values, tags, buffers, out-parameters and the structs that begin
+//! with their size; and the writes of out-parameters and buffers.
 
 use std::ffi::c_int;
 use std::mem::size_of;
-use std::ptr::addr_of;
+use std::ptr::{self, addr_of};
 use std::slice;
 
 use slabcache::Cache;
 
 use crate::{
-    slabcache_options_t, slabcache_t, SLABCACHE_INVALID_ARGUMENT, SLABCACHE_KEY_TOO_LARGE,
-    SLABCACHE_MAX_KEY_LEN, SLABCACHE_VALUE_TOO_LARGE,
+    slabcache_options_t, slabcache_t, SLABCACHE_BUFFER_TOO_SMALL, SLABCACHE_INVALID_ARGUMENT,
+    SLABCACHE_KEY_TOO_LARGE, SLABCACHE_MAX_KEY_LEN, SLABCACHE_VALUE_TOO_LARGE,
 };
 
 /// The cache behind a handle.
@@ -19,6 +19,7 @@ use crate::{
 /// # Safety
 ///
 /// `cache` is NULL or a live cache from `slabcache_new`, which stays live for `'a`.
+#[inline(always)]
 pub(crate) unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Cache, c_int> {
     // SAFETY: a non-NULL `cache` is a live `Box` from `slabcache_new` (caller's contract),
     // which only `slabcache_free` ends, never during another call.
@@ -130,6 +131,42 @@ pub(crate) unsafe fn tags_arg<'a>(
         // SAFETY: each tag points at its length of readable bytes (the caller's contract).
         .map(|(&tag, &len)| unsafe { bytes_arg(tag, len) })
         .collect()
+}
+
+/// A caller's buffer: NULL only when its length is 0, and its length at most `PTRDIFF_MAX`.
+#[inline(always)]
+pub(crate) fn check_buffer(buf: *mut u8, buf_len: usize) -> Result<(), c_int> {
+    if (buf.is_null() && buf_len > 0) || buf_len > isize::MAX as usize {
+        return Err(SLABCACHE_INVALID_ARGUMENT);
+    }
+    Ok(())
+}
+
+/// Hands `value` to a reader: its length into `*out_len`, and, if it fits, its bytes into
+/// `buf`; else `SLABCACHE_BUFFER_TOO_SMALL` with `buf` untouched.
+///
+/// # Safety
+///
+/// `buf` and `buf_len` passed `check_buffer`, and `buf` is writable for `buf_len` bytes and
+/// does not overlap `value`; `out_len` passed `check_out` and is writable.
+#[inline(always)]
+pub(crate) unsafe fn deliver(
+    value: &[u8],
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+) -> Result<(), c_int> {
+    // SAFETY: `check_out` saw `out_len` non-NULL and aligned; the caller promises it writable.
+    unsafe { out_len.write(value.len()) };
+    if value.len() > buf_len {
+        return Err(SLABCACHE_BUFFER_TOO_SMALL);
+    }
+    if !value.is_empty() {
+        // SAFETY: `buf` is non-NULL (buf_len >= value.len() > 0) and the caller promises
+        // `buf_len` writable bytes there that do not overlap `value`.
+        unsafe { ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len()) };
+    }
+    Ok(())
 }
 
 /// A required out-parameter must be non-NULL and aligned.

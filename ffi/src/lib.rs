@@ -1,6 +1,8 @@
 //! The C ABI of slabcache: the functions, types and constants of `include/slabcache.h`, which
-//! cbindgen generates from this file (settings in `ffi/cbindgen.toml`; `tests/header.rs`
-//! fails when the committed header differs from what this file generates).
+//! cbindgen generates from this crate (settings in `ffi/cbindgen.toml`; `tests/header.rs`
+//! fails when the committed header differs from what the crate generates). This file holds
+//! the cache itself: its handle, options, reads, writes, tags and stats; `load.rs` the
+//! read-through with a loader callback.
 //!
 //! Every entry point
 //! - runs its body under [`catch`], so a panic comes back as `SLABCACHE_PANIC` instead of
@@ -16,7 +18,6 @@
 
 use std::ffi::{c_char, c_int, CStr};
 use std::mem::size_of;
-use std::ptr;
 use std::slice;
 use std::time::Duration;
 
@@ -26,12 +27,18 @@ mod args;
 mod guard;
 mod scratch;
 
+// cbindgen writes the functions in the order it meets them, so the header shows the cache
+// (this file), then read-through.
+mod load;
+
 use args::{
-    bytes_arg, check_key, check_optional_out, check_out, check_size, handle, key_arg, read_sized,
-    tags_arg, value_arg, write_optional,
+    bytes_arg, check_buffer, check_key, check_optional_out, check_out, check_size, deliver, handle,
+    key_arg, read_sized, tags_arg, value_arg, write_optional,
 };
 use guard::{catch, run, status_name, status_of, STATUS_PANIC};
 use scratch::with_scratch;
+
+pub use load::*;
 
 /// Success.
 pub const SLABCACHE_OK: c_int = 0;
@@ -53,6 +60,13 @@ pub const SLABCACHE_VALUE_TOO_LARGE: c_int = 6;
 pub const SLABCACHE_INVALID_ARGUMENT: c_int = 7;
 /// The library panicked (a bug in slabcache). The cache may be inconsistent: free it.
 pub const SLABCACHE_PANIC: c_int = 8;
+/// A loader (`slabcache_get_or_load`) or a source's `load` (`slabcache_backed_get`) returned
+/// an error code of its own; the call's `out_load_error` holds it. Every caller that waited
+/// for that load gets the same status and code.
+pub const SLABCACHE_LOAD_FAILED: c_int = 9;
+/// A loader asked, on its own thread, to load the very key it is loading: waiting for itself
+/// would never end. Nothing was loaded for that inner call.
+pub const SLABCACHE_RECURSIVE_LOAD: c_int = 10;
 
 /// `ttl_ms` for an entry that never expires, whatever the cache's default TTL.
 pub const SLABCACHE_TTL_NONE: u64 = u64::MAX;
@@ -255,9 +269,7 @@ pub unsafe extern "C" fn slabcache_get(
         // SAFETY: `cache` is NULL or a live cache (this function's contract).
         let cache = unsafe { handle(cache) }?;
         check_key(key, key_len)?;
-        if (buf.is_null() && buf_len > 0) || buf_len > isize::MAX as usize {
-            return Err(SLABCACHE_INVALID_ARGUMENT);
-        }
+        check_buffer(buf, buf_len)?;
         check_out(out_len)?;
         check_optional_out(out_version)?;
         // The closure holds the key as a raw pointer, and its slice ends before `buf` is
@@ -268,21 +280,9 @@ pub unsafe extern "C" fn slabcache_get(
             // SLABCACHE_MAX_KEY_LEN; the caller promises that many readable, unchanging bytes.
             let key = unsafe { slice::from_raw_parts(key, key_len) };
             let version = cache.get_into(key, value).ok_or(SLABCACHE_NOT_FOUND)?;
-            if value.len() > buf_len {
-                // SAFETY: `check_out` saw `out_len` non-NULL and aligned; the caller promises
-                // it writable.
-                unsafe { out_len.write(value.len()) };
-                return Err(SLABCACHE_BUFFER_TOO_SMALL);
-            }
-            if !value.is_empty() {
-                // SAFETY: `buf` is non-NULL (buf_len >= value.len() > 0) and the caller
-                // promises `buf_len` writable bytes there; `value` is this thread's own buffer,
-                // so the two do not overlap.
-                unsafe { ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len()) };
-            }
-            // SAFETY: `check_out` saw `out_len` non-NULL and aligned; the caller promises it
-            // writable.
-            unsafe { out_len.write(value.len()) };
+            // SAFETY: `buf` and `out_len` passed their checks and are writable (the caller's
+            // contract); `value` is this thread's own buffer, so it does not overlap `buf`.
+            unsafe { deliver(value, buf, buf_len, out_len) }?;
             // SAFETY: `check_optional_out` saw `out_version` NULL or aligned.
             unsafe { write_optional(out_version, version.get()) };
             Ok(())
@@ -805,8 +805,9 @@ unsafe fn write_entry(
 mod tests {
     use super::*;
     use crate::scratch::SCRATCH_KEEP_BYTES;
+    use std::ptr;
 
-    fn new_cache(max_value_bytes: u32) -> *mut slabcache_t {
+    pub(crate) fn new_cache(max_value_bytes: u32) -> *mut slabcache_t {
         let mut opts = std::mem::MaybeUninit::<slabcache_options_t>::uninit();
         // SAFETY: a writable options struct; init fills every field.
         let mut opts = unsafe {

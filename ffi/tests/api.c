@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "check.h"
+#include "helpers.h"
 
 #ifndef SLABCACHE_EXPECTED_VERSION
 #error "define SLABCACHE_EXPECTED_VERSION to the version of the library under test"
@@ -24,9 +24,6 @@
 
 /* Exported only by the `test-hooks` build: panics inside the library's panic guard. */
 int slabcache_test_panic(void);
-
-/* A string literal as the (pointer, length) pair of a key or value argument. */
-#define BYTES(literal) (const uint8_t *)(literal), (sizeof(literal) - 1)
 
 #define CACHE_BYTES (16u << 20)
 #define SMALL_VALUE_LIMIT 4096u
@@ -49,33 +46,9 @@ static slabcache_t *new_cache_with(slabcache_options_t opts) {
 
 static slabcache_t *new_cache(void) { return new_cache_with(default_options()); }
 
-static void sleep_ms(long ms) {
-    struct timespec duration = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&duration, &duration) != 0) {
-    }
-}
-
-/* Whether `key` reads back as exactly `expected` (of `expected_len` bytes). */
-static int holds(const slabcache_t *cache, const uint8_t *key, size_t key_len,
-                 const uint8_t *expected, size_t expected_len) {
-    uint8_t buf[256];
-    size_t len = 0;
-    int status = slabcache_get(cache, key, key_len, buf, sizeof buf, &len, NULL);
-    return status == SLABCACHE_OK && len == expected_len &&
-           (len == 0 || memcmp(buf, expected, len) == 0);
-}
-
 static int is_absent(const slabcache_t *cache, const uint8_t *key, size_t key_len) {
     size_t len = 0;
     return slabcache_get(cache, key, key_len, NULL, 0, &len, NULL) == SLABCACHE_NOT_FOUND;
-}
-
-static slabcache_stats_t stats_of(const slabcache_t *cache) {
-    slabcache_stats_t stats;
-    memset(&stats, 0, sizeof stats);
-    stats.size = sizeof stats;
-    CHECK_STATUS(slabcache_stats(cache, &stats), SLABCACHE_OK);
-    return stats;
 }
 
 /* ----- version and status names ----- */
@@ -96,12 +69,15 @@ static void test_version_and_status_names(void) {
     CHECK_NAMED(SLABCACHE_VALUE_TOO_LARGE);
     CHECK_NAMED(SLABCACHE_INVALID_ARGUMENT);
     CHECK_NAMED(SLABCACHE_PANIC);
+    CHECK_NAMED(SLABCACHE_LOAD_FAILED);
+    CHECK_NAMED(SLABCACHE_RECURSIVE_LOAD);
 
     const int codes[] = {SLABCACHE_OK,           SLABCACHE_NOT_FOUND,
                          SLABCACHE_EXISTS,       SLABCACHE_VERSION_MISMATCH,
                          SLABCACHE_BUFFER_TOO_SMALL, SLABCACHE_KEY_TOO_LARGE,
                          SLABCACHE_VALUE_TOO_LARGE,  SLABCACHE_INVALID_ARGUMENT,
-                         SLABCACHE_PANIC};
+                         SLABCACHE_PANIC,        SLABCACHE_LOAD_FAILED,
+                         SLABCACHE_RECURSIVE_LOAD};
     const size_t count = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < count; i++) {
         for (size_t j = i + 1; j < count; j++) {
@@ -109,7 +85,7 @@ static void test_version_and_status_names(void) {
         }
     }
 
-    const int unknown[] = {-1, SLABCACHE_PANIC + 1, 1000, INT_MIN, INT_MAX};
+    const int unknown[] = {-1, SLABCACHE_RECURSIVE_LOAD + 1, 1000, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK(strcmp(slabcache_status_str(unknown[i]), "SLABCACHE_UNKNOWN_STATUS") == 0);
     }
