@@ -10,8 +10,8 @@ use std::slice;
 use slabcache::Cache;
 
 use crate::{
-    slabcache_options_t, slabcache_t, SLABCACHE_BUFFER_TOO_SMALL, SLABCACHE_INVALID_ARGUMENT,
-    SLABCACHE_KEY_TOO_LARGE, SLABCACHE_MAX_KEY_LEN, SLABCACHE_VALUE_TOO_LARGE,
+    slabcache_t, SLABCACHE_BUFFER_TOO_SMALL, SLABCACHE_INVALID_ARGUMENT, SLABCACHE_KEY_TOO_LARGE,
+    SLABCACHE_MAX_KEY_LEN, SLABCACHE_VALUE_TOO_LARGE,
 };
 
 /// The cache behind a handle.
@@ -21,8 +21,9 @@ use crate::{
 /// `cache` is NULL or a live cache from `slabcache_new`, which stays live for `'a`.
 #[inline(always)]
 pub(crate) unsafe fn handle<'a>(cache: *const slabcache_t) -> Result<&'a Cache, c_int> {
-    // SAFETY: a non-NULL `cache` is a live `Box` from `slabcache_new` (caller's contract),
-    // which only `slabcache_free` ends, never during another call.
+    // SAFETY: a non-NULL `cache` points at the `Cache` of a live `Arc` from `slabcache_new`
+    // (caller's contract), whose reference only `slabcache_free` gives back, never during
+    // another call.
     unsafe { cache.as_ref() }.ok_or(SLABCACHE_INVALID_ARGUMENT)
 }
 
@@ -198,7 +199,7 @@ pub(crate) unsafe fn write_optional<T>(out: *mut T, value: T) {
     }
 }
 
-/// A struct that begins with its own size (`slabcache_options_t`, `slabcache_stats_t`):
+/// A struct that begins with its own size (the options, source and stats structs):
 /// `Ok` when `ptr` is non-NULL, aligned, and its `size` is this library's `size_of::<T>()`.
 /// Only the `size` field is read before that is known.
 ///
@@ -218,17 +219,16 @@ pub(crate) unsafe fn check_size<T: Sized>(ptr: *const T) -> Result<(), c_int> {
     }
 }
 
-/// Reads an options struct once its size is checked.
+/// Reads a struct that begins with its size once that size is checked.
 ///
 /// # Safety
 ///
-/// As [`check_size`].
-pub(crate) unsafe fn read_sized(
-    opts: *const slabcache_options_t,
-) -> Result<slabcache_options_t, c_int> {
+/// As [`check_size`]; and every bit pattern is a valid `T` (integers, floats, raw pointers,
+/// nullable function pointers).
+pub(crate) unsafe fn read_sized<T>(ptr: *const T) -> Result<T, c_int> {
     // SAFETY: `check_size`'s contract is this function's.
-    unsafe { check_size(opts) }?;
+    unsafe { check_size(ptr) }?;
     // SAFETY: `check_size` saw a non-NULL, aligned pointer whose `size` says a whole struct
-    // is there; every bit pattern is a valid value of its fields.
-    Ok(unsafe { addr_of!(*opts).read() })
+    // is there; every bit pattern is a valid value of its fields (the caller's contract).
+    Ok(unsafe { addr_of!(*ptr).read() })
 }

@@ -2,7 +2,8 @@
 //! cbindgen generates from this crate (settings in `ffi/cbindgen.toml`; `tests/header.rs`
 //! fails when the committed header differs from what the crate generates). This file holds
 //! the cache itself: its handle, options, reads, writes, tags and stats; `load.rs` the
-//! read-through with a loader callback.
+//! read-through with a loader callback, `backed.rs` the cache in front of a source of
+//! callbacks.
 //!
 //! Every entry point
 //! - runs its body under [`catch`], so a panic comes back as `SLABCACHE_PANIC` instead of
@@ -19,17 +20,34 @@
 use std::ffi::{c_char, c_int, CStr};
 use std::mem::size_of;
 use std::slice;
+use std::sync::Arc;
 use std::time::Duration;
 
 use slabcache::{Cache, Error, Stats, Version};
+
+/// A snapshot struct of the engine (`Stats`, `BackedStats`) as its C struct, which begins
+/// with its `size`. The one list of fields both destructures the engine's struct (without
+/// `..`) and builds the C one, so a counter added to either fails the build until both have
+/// it.
+macro_rules! c_snapshot {
+    ($snapshot:expr, $engine:ident => $c:ident { $($field:ident),* $(,)? }) => {{
+        let $engine { $($field),* } = $snapshot;
+        $c {
+            size: std::mem::size_of::<$c>(),
+            $($field),*
+        }
+    }};
+}
 
 mod args;
 mod guard;
 mod scratch;
 
 // cbindgen writes the functions in the order it meets them, so the header shows the cache
-// (this file), then read-through.
+// (this file), then read-through, then backed caches.
 mod load;
+
+mod backed;
 
 use args::{
     bytes_arg, check_buffer, check_key, check_optional_out, check_out, check_size, deliver, handle,
@@ -38,6 +56,7 @@ use args::{
 use guard::{catch, run, status_name, status_of, STATUS_PANIC};
 use scratch::with_scratch;
 
+pub use backed::*;
 pub use load::*;
 
 /// Success.
@@ -67,6 +86,13 @@ pub const SLABCACHE_LOAD_FAILED: c_int = 9;
 /// A loader asked, on its own thread, to load the very key it is loading: waiting for itself
 /// would never end. Nothing was loaded for that inner call.
 pub const SLABCACHE_RECURSIVE_LOAD: c_int = 10;
+/// A backed cache's write reached the source, whose `store` or `remove` returned an error
+/// code of its own (write-through and write-around); the call's `out_source_error` holds it,
+/// and the key was removed from the cache, since the source's state is not known.
+pub const SLABCACHE_WRITE_FAILED: c_int = 11;
+/// A write-behind write found the queue full, with `SLABCACHE_WHEN_FULL_ERROR` chosen: the
+/// write was not made.
+pub const SLABCACHE_QUEUE_FULL: c_int = 12;
 
 /// `ttl_ms` for an entry that never expires, whatever the cache's default TTL.
 pub const SLABCACHE_TTL_NONE: u64 = u64::MAX;
@@ -81,8 +107,10 @@ const _: () = assert!(SLABCACHE_MAX_KEY_LEN == slabcache::MAX_KEY_LEN);
 const _: () =
     assert!(SLABCACHE_DEFAULT_MAX_VALUE_BYTES as usize == slabcache::DEFAULT_MAX_VALUE_BYTES);
 
-/// A cache: what a `slabcache_t *` points at (a boxed engine `Cache`), from `slabcache_new`
-/// to `slabcache_free`.
+/// A cache: what a `slabcache_t *` points at, the engine's `Cache` inside an `Arc`, from
+/// `slabcache_new` to `slabcache_free`. The pointer is the `Arc`'s own (`Arc::into_raw`), so
+/// a call reaches the cache as through a `Box`, and a backed cache shares it by taking a
+/// reference of its own.
 ///
 /// The header declares `slabcache_t` itself (see `cbindgen.toml`), as an opaque struct
 /// whose tag differs between C and C++.
@@ -215,12 +243,16 @@ pub unsafe extern "C" fn slabcache_new(
         let opts = unsafe { read_sized(opts) }?;
         let cache = build(&opts)?;
         // SAFETY: `check_out` saw `out` non-NULL and aligned; the caller promises it writable.
-        unsafe { out.write(Box::into_raw(Box::new(cache))) };
+        unsafe { out.write(Arc::into_raw(Arc::new(cache)).cast_mut()) };
         Ok(())
     })
 }
 
 /// Frees a cache made by `slabcache_new`, with all its entries. NULL is a no-op.
+///
+/// A backed cache made over it (`slabcache_backed_new`) holds a reference of its own: the
+/// cache's memory then goes when the last of them is freed, and the backed cache goes on
+/// working meanwhile.
 ///
 /// # Safety
 ///
@@ -230,9 +262,9 @@ pub unsafe extern "C" fn slabcache_new(
 pub unsafe extern "C" fn slabcache_free(cache: *mut slabcache_t) {
     catch((), || {
         if !cache.is_null() {
-            // SAFETY: `cache` came from `Box::into_raw` in `slabcache_new` and, by the caller's
-            // contract, is given back once, with no other call using it.
-            drop(unsafe { Box::from_raw(cache) });
+            // SAFETY: `cache` came from `Arc::into_raw` in `slabcache_new` and, by the caller's
+            // contract, its reference is given back once, with no other call using it.
+            drop(unsafe { Arc::from_raw(cache) });
         }
     })
 }
@@ -610,19 +642,6 @@ unsafe fn invalidate_tag(
     Ok(())
 }
 
-/// `Stats` as the C struct. The one list of fields both destructures `Stats` (without `..`)
-/// and builds `slabcache_stats`, so a counter added to either fails the build until both
-/// have it.
-macro_rules! c_stats {
-    ($stats:expr, { $($field:ident),* $(,)? }) => {{
-        let Stats { $($field),* } = $stats;
-        slabcache_stats {
-            size: size_of::<slabcache_stats_t>(),
-            $($field),*
-        }
-    }};
-}
-
 /// Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
 /// `sizeof(slabcache_stats_t)` first. Each counter is exact; under concurrent traffic they
 /// are not all read at the same instant.
@@ -646,7 +665,7 @@ pub unsafe extern "C" fn slabcache_stats(
         // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
         // the struct when that size is this library's (this function's contract).
         unsafe { check_size(out) }?;
-        let stats = c_stats!(cache.stats(), {
+        let stats = c_snapshot!(cache.stats(), Stats => slabcache_stats {
             hits,
             misses,
             inserts,
@@ -788,7 +807,6 @@ unsafe fn write_entry(
                 cache.insert_tagged(key, value, ttl, &tags)
             }
         };
-
         let (version, result) = match written {
             Ok(version) => (version, Ok(())),
             // The one failure that reports a version: the current one.

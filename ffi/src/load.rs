@@ -120,25 +120,49 @@ pub unsafe extern "C" fn slabcache_get_or_load(
     run(|| {
         // SAFETY: `cache` is NULL or a live cache (this function's contract).
         let cache = unsafe { handle(cache) }?;
-        // SAFETY: `key` is NULL or `key_len` readable bytes that nothing writes during the
-        // call (this function's contract).
-        let key = unsafe { key_arg(key, key_len) }?;
         let loader = loader.ok_or(SLABCACHE_INVALID_ARGUMENT)?;
-        check_buffer(buf, buf_len)?;
-        check_out(out_len)?;
-        check_optional_out(out_load_error)?;
-        let loaded = read_through(cache, key, ttl_ms, |key| {
-            // SAFETY: the caller registered `loader` with `loader_ctx` for a call on this
-            // thread, which is where the engine runs a leader's loader.
-            unsafe { call_loader(loader, loader_ctx, key) }
-        });
-        // SAFETY: `check_optional_out` saw `out_load_error` NULL or aligned.
-        let value = unsafe { take_loaded(loaded, out_load_error) }?;
-        // `key` is not used past this point, so writing `buf` may overwrite it.
-        // SAFETY: `buf` and `out_len` passed their checks and are writable (the caller's
-        // contract); `value` is the library's own, so it does not overlap `buf`.
-        unsafe { deliver(&value, buf, buf_len, out_len) }
+        let read = |key: &[u8]| {
+            read_through(cache, key, ttl_ms, |key| {
+                // SAFETY: the caller registered `loader` with `loader_ctx` for a call on this
+                // thread, which is where the engine runs a leader's loader.
+                unsafe { call_loader(loader, loader_ctx, key) }
+            })
+        };
+        // SAFETY: the key, buffer and out-parameters are as this function's contract says.
+        unsafe { read_into(key, key_len, buf, buf_len, out_len, out_load_error, read) }
     })
+}
+
+/// The part of a read-through entry point (`slabcache_get_or_load`, `slabcache_backed_get`)
+/// past its handle: checks the key, buffer and out-parameters, reads the key with `read`,
+/// and hands the value over as `slabcache_get` does, or the status that says why there is
+/// none.
+///
+/// # Safety
+///
+/// `key`, `buf`, `out_len` and `out_load_error` are as `slabcache_get_or_load` says.
+pub(crate) unsafe fn read_into(
+    key: *const u8,
+    key_len: usize,
+    buf: *mut u8,
+    buf_len: usize,
+    out_len: *mut usize,
+    out_load_error: *mut c_int,
+    read: impl FnOnce(&[u8]) -> LoadResult<CallbackError>,
+) -> Result<(), c_int> {
+    // SAFETY: `key` is NULL or `key_len` readable bytes that nothing writes during the call
+    // (the caller's contract).
+    let key = unsafe { key_arg(key, key_len) }?;
+    check_buffer(buf, buf_len)?;
+    check_out(out_len)?;
+    check_optional_out(out_load_error)?;
+    let loaded = read(key);
+    // SAFETY: `check_optional_out` saw `out_load_error` NULL or aligned.
+    let value = unsafe { take_loaded(loaded, out_load_error) }?;
+    // `key` is not used past this point, so writing `buf` may overwrite it.
+    // SAFETY: `buf` and `out_len` passed their checks and are writable (the caller's
+    // contract); `value` is the library's own, so it does not overlap `buf`.
+    unsafe { deliver(&value, buf, buf_len, out_len) }
 }
 
 /// Hands the loaded value (`value_len` bytes at `value`, which may be NULL when `value_len`
@@ -212,7 +236,7 @@ fn read_through(
 /// # Safety
 ///
 /// `out_load_error` is NULL, or aligned and writable.
-pub(crate) unsafe fn take_loaded(
+unsafe fn take_loaded(
     loaded: LoadResult<CallbackError>,
     out_load_error: *mut c_int,
 ) -> Result<Vec<u8>, c_int> {

@@ -71,13 +71,16 @@ static void test_version_and_status_names(void) {
     CHECK_NAMED(SLABCACHE_PANIC);
     CHECK_NAMED(SLABCACHE_LOAD_FAILED);
     CHECK_NAMED(SLABCACHE_RECURSIVE_LOAD);
+    CHECK_NAMED(SLABCACHE_WRITE_FAILED);
+    CHECK_NAMED(SLABCACHE_QUEUE_FULL);
 
     const int codes[] = {SLABCACHE_OK,           SLABCACHE_NOT_FOUND,
                          SLABCACHE_EXISTS,       SLABCACHE_VERSION_MISMATCH,
                          SLABCACHE_BUFFER_TOO_SMALL, SLABCACHE_KEY_TOO_LARGE,
                          SLABCACHE_VALUE_TOO_LARGE,  SLABCACHE_INVALID_ARGUMENT,
                          SLABCACHE_PANIC,        SLABCACHE_LOAD_FAILED,
-                         SLABCACHE_RECURSIVE_LOAD};
+                         SLABCACHE_RECURSIVE_LOAD,   SLABCACHE_WRITE_FAILED,
+                         SLABCACHE_QUEUE_FULL};
     const size_t count = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < count; i++) {
         for (size_t j = i + 1; j < count; j++) {
@@ -85,7 +88,7 @@ static void test_version_and_status_names(void) {
         }
     }
 
-    const int unknown[] = {-1, SLABCACHE_RECURSIVE_LOAD + 1, 1000, INT_MIN, INT_MAX};
+    const int unknown[] = {-1, SLABCACHE_QUEUE_FULL + 1, 1000, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK(strcmp(slabcache_status_str(unknown[i]), "SLABCACHE_UNKNOWN_STATUS") == 0);
     }
