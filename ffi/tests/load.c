@@ -219,7 +219,8 @@ static int reentrant_loader(void *ctx, const uint8_t *key, size_t key_len,
     _Alignas(slabcache_sink_t *) unsigned char raw[2 * sizeof(void *)];
     self->sink_statuses[0] = slabcache_sink_value(NULL, BYTES("v"));
     self->sink_statuses[1] = slabcache_sink_value(sink, NULL, 1);
-    self->sink_statuses[2] = slabcache_sink_value(sink, (const uint8_t *)"v", (size_t)PTRDIFF_MAX + 1);
+    self->sink_statuses[2] =
+        slabcache_sink_value(sink, (const uint8_t *)"v", (size_t)PTRDIFF_MAX + 1);
     self->sink_statuses[3] =
         slabcache_sink_value((slabcache_sink_t *)(void *)(raw + 1), BYTES("v"));
     /* A second value replaces the first. */
