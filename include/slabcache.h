@@ -7,17 +7,23 @@
  * - The return value is a status: SLABCACHE_OK (0) or one of the SLABCACHE_* codes below,
  *   which slabcache_status_str names. Out-parameters are written only as each function
  *   says: on success, and for SLABCACHE_BUFFER_TOO_SMALL and SLABCACHE_VERSION_MISMATCH.
- * - Pointers: the library keeps no pointer the caller passes beyond the call. Keys, values
- *   and options are read during the call only; reads copy into the caller's buffer. The
- *   only thing the library owns is the cache itself, from slabcache_new to slabcache_free.
+ * - Pointers: the library keeps no pointer the caller passes beyond the call, but for a
+ *   backed cache's source context (`slabcache_source_t.ctx`, kept until
+ *   slabcache_backed_free returns). Keys, values, tags and options are read during the call
+ *   only; reads copy into the caller's buffer. The library owns the caches it makes, from
+ *   slabcache_new to slabcache_free and from slabcache_backed_new to slabcache_backed_free.
  *   The strings slabcache_status_str and slabcache_version return are static.
- * - Threads: every function that takes a `const slabcache_t *` may be called from any
- *   number of threads at once on the same cache. slabcache_free must not overlap another
- *   call on that cache.
+ * - Threads: every function that takes a `const slabcache_t *` (or a
+ *   `const slabcache_backed_t *`) may be called from any number of threads at once on the
+ *   same cache. slabcache_free (slabcache_backed_free) must not overlap another call on
+ *   that cache.
+ * - Callbacks (loaders, a source's functions) are called with no lock of the library held,
+ *   so they may call the library; they must return normally: no C++ exception or longjmp
+ *   may leave them. A backed cache calls its source from its own threads too.
  * - Hostile input: NULL handles, NULL pointers with non-zero lengths, empty keys, lengths
- *   above PTRDIFF_MAX, structs whose `size` is not this header's, and out-of-range settings
- *   are SLABCACHE_INVALID_ARGUMENT, never a crash. A panic inside the library comes back as
- *   SLABCACHE_PANIC.
+ *   above PTRDIFF_MAX, NULL required callbacks, structs whose `size` is not this header's,
+ *   and out-of-range settings are SLABCACHE_INVALID_ARGUMENT, never a crash. A panic inside
+ *   the library comes back as SLABCACHE_PANIC.
  */
 
 #ifndef SLABCACHE_H
@@ -33,7 +39,7 @@
  *
  * Every function that takes a `const slabcache_t *` is thread-safe: any number of threads
  * may call them on the same cache at the same time. Only `slabcache_free` must not overlap
- * another call on the cache.
+ * another call on the cache. A backed cache made over it keeps it alive by itself.
  */
 #ifdef __cplusplus
 typedef struct slabcache_handle slabcache_t;
@@ -89,6 +95,32 @@ typedef struct slabcache slabcache_t;
 #define SLABCACHE_PANIC 8
 
 /**
+ * A loader (`slabcache_get_or_load`) or a source's `load` (`slabcache_backed_get`) returned
+ * an error code of its own; the call's `out_load_error` holds it. Every caller that waited
+ * for that load gets the same status and code.
+ */
+#define SLABCACHE_LOAD_FAILED 9
+
+/**
+ * A loader asked, on its own thread, to load the very key it is loading: waiting for itself
+ * would never end. Nothing was loaded for that inner call.
+ */
+#define SLABCACHE_RECURSIVE_LOAD 10
+
+/**
+ * A backed cache's write reached the source, whose `store` or `remove` returned an error
+ * code of its own (write-through and write-around); the call's `out_source_error` holds it,
+ * and the key was removed from the cache, since the source's state is not known.
+ */
+#define SLABCACHE_WRITE_FAILED 11
+
+/**
+ * A write-behind write found the queue full, with `SLABCACHE_WHEN_FULL_ERROR` chosen: the
+ * write was not made.
+ */
+#define SLABCACHE_QUEUE_FULL 12
+
+/**
  * `ttl_ms` for an entry that never expires, whatever the cache's default TTL.
  */
 #define SLABCACHE_TTL_NONE UINT64_MAX
@@ -102,6 +134,56 @@ typedef struct slabcache slabcache_t;
  * The longest value when `max_value_bytes` is 0: 1 MiB.
  */
 #define SLABCACHE_DEFAULT_MAX_VALUE_BYTES (1 << 20)
+
+/**
+ * `write_mode`: a write goes to the source, then to the cache; it returns once both hold it.
+ */
+#define SLABCACHE_WRITE_THROUGH 0
+
+/**
+ * `write_mode`: a write goes to the source, then the key is removed from the cache, and the
+ * next read loads it.
+ */
+#define SLABCACHE_WRITE_AROUND 1
+
+/**
+ * `write_mode`: a write goes to the cache and a queue, and returns; the backed cache's
+ * flusher thread sends the queued writes to the source in batches, coalescing the writes of
+ * a key and retrying failed batches with backoff.
+ */
+#define SLABCACHE_WRITE_BEHIND 2
+
+/**
+ * `behind_when_full`: a write waits until the flusher makes room in the queue.
+ */
+#define SLABCACHE_WHEN_FULL_BLOCK 0
+
+/**
+ * `behind_when_full`: a write returns `SLABCACHE_QUEUE_FULL` at once, unmade.
+ */
+#define SLABCACHE_WHEN_FULL_ERROR 1
+
+/**
+ * The most refresh threads a backed cache may have.
+ */
+#define SLABCACHE_MAX_REFRESH_THREADS 64
+
+/**
+ * The longest refresh queue a backed cache may have (its slots are allocated up front).
+ */
+#define SLABCACHE_MAX_REFRESH_QUEUE (1 << 20)
+
+/**
+ * A cache in front of a source: opaque; made by `slabcache_backed_new`, owned by the caller
+ * until `slabcache_backed_free`.
+ */
+struct slabcache_backed;
+
+/**
+ * Where a loader puts the value it loaded: opaque, valid only during the loader's call.
+ * Hand the value over with `slabcache_sink_value`.
+ */
+struct slabcache_sink;
 
 /**
  * The settings of a new cache. Fill it with `slabcache_options_init`, then set what you need.
@@ -234,6 +316,285 @@ struct slabcache_stats {
  */
 typedef struct slabcache_stats slabcache_stats_t;
 
+/**
+ * Where a loader puts the value it loaded (see `struct slabcache_sink`).
+ */
+typedef struct slabcache_sink slabcache_sink_t;
+
+/**
+ * A loader, as `slabcache_get_or_load` calls it on a miss and a backed cache calls its
+ * source's `load`: loads the value of `key` (`key_len` bytes, readable during the call) and
+ * answers
+ * - `SLABCACHE_OK`, having handed the value to `sink` with `slabcache_sink_value` (returning
+ *   `SLABCACHE_OK` without a value is a failed load whose code is `SLABCACHE_OK`);
+ * - `SLABCACHE_NOT_FOUND`: the source has no such key; nothing is cached;
+ * - anything else: an error code of its own, which every caller waiting for this load gets
+ *   as `SLABCACHE_LOAD_FAILED` with the code in its `out_load_error`; nothing is cached.
+ *
+ * It gets the `ctx` it was registered with. It must return normally: no C++ exception, no
+ * `longjmp` may leave it. It may call the library, except to load its own key on its own
+ * thread (that call fails with `SLABCACHE_RECURSIVE_LOAD`).
+ */
+typedef int (*slabcache_loader_fn)(void *ctx,
+                                   const uint8_t *key,
+                                   size_t key_len,
+                                   slabcache_sink_t *sink);
+
+/**
+ * The settings of a backed cache. Fill it with `slabcache_backed_options_init`, then set
+ * what you need. It begins with its own size, as `slabcache_options_t` does.
+ */
+struct slabcache_backed_options {
+  /**
+   * `sizeof(slabcache_backed_options_t)`, set by `slabcache_backed_options_init`.
+   */
+  size_t size;
+  /**
+   * `SLABCACHE_WRITE_THROUGH` (the default), `SLABCACHE_WRITE_AROUND` or
+   * `SLABCACHE_WRITE_BEHIND`.
+   */
+  uint32_t write_mode;
+  /**
+   * How long a loaded or written value is fresh, in milliseconds: 0 (the default) is the
+   * cache's `default_ttl_ms` (none if it has none); `SLABCACHE_TTL_NONE`: fresh until
+   * evicted or written, and the refresh rules below never fire.
+   */
+  uint64_t ttl_ms;
+  /**
+   * Past its fresh time and for this many milliseconds more, a read gets the stale value
+   * at once while one background refresh runs; 0 (the default): off. Needs a TTL.
+   */
+  uint64_t stale_while_revalidate_ms;
+  /**
+   * A read of an entry older than this fraction of its TTL, strictly between 0 and 1,
+   * starts one background refresh and is served the current value; 0 (the default): off.
+   * Needs a TTL.
+   */
+  double refresh_ahead;
+  /**
+   * Probabilistic early expiry (XFetch): a read refreshes the entry in the background
+   * when `now - delta * beta * ln(rand()) >= expiry`, `delta` being how long its load
+   * took; 1.0 is the paper's choice, larger refreshes earlier; finite and above 0, or 0
+   * (the default): off. Needs a TTL.
+   */
+  double early_expiry_beta;
+  /**
+   * Remember "not found" from the source for this many milliseconds, so that lookups of
+   * missing keys stop reaching it (a write of the key ends it at once); 0 (the default):
+   * off.
+   */
+  uint64_t negative_ttl_ms;
+  /**
+   * Threads that run background refreshes, started only when a refresh rule is set: 1 to
+   * `SLABCACHE_MAX_REFRESH_THREADS`; default 2.
+   */
+  size_t refresh_threads;
+  /**
+   * Refreshes that may wait for those threads (one asked for when the queue is full is
+   * skipped): 1 to `SLABCACHE_MAX_REFRESH_QUEUE`; default 1,024.
+   */
+  size_t refresh_queue;
+  /**
+   * The seed of early expiry's random draws, for reproducible runs; 0 (the default):
+   * drawn at random.
+   */
+  uint64_t random_seed;
+  /**
+   * Write-behind: most writes sent to the source in one batch, at least 1; default 64.
+   */
+  size_t behind_batch_size;
+  /**
+   * Write-behind: longest an acknowledged write waits before its batch is sent, when
+   * fewer than `behind_batch_size` are queued, in milliseconds; default 50.
+   */
+  uint64_t behind_max_delay_ms;
+  /**
+   * Write-behind: most keys with a write the source has not confirmed, at least 1;
+   * default 65,536.
+   */
+  size_t behind_queue_capacity;
+  /**
+   * Write-behind: `SLABCACHE_WHEN_FULL_BLOCK` (the default) or `SLABCACHE_WHEN_FULL_ERROR`.
+   */
+  uint32_t behind_when_full;
+  /**
+   * Write-behind: the wait after a batch's first failure, in milliseconds, doubling up to
+   * `behind_max_backoff_ms`, each wait drawn from its upper half; default 10.
+   */
+  uint64_t behind_initial_backoff_ms;
+  /**
+   * Write-behind: the longest wait between attempts, in milliseconds; default 1,000.
+   */
+  uint64_t behind_max_backoff_ms;
+  /**
+   * Write-behind: attempts before a batch is given up (counted in `failed`); 0 (the
+   * default): retry until the source takes it.
+   */
+  uint32_t behind_max_attempts;
+};
+
+/**
+ * The settings of a backed cache (see `struct slabcache_backed_options`).
+ */
+typedef struct slabcache_backed_options slabcache_backed_options_t;
+
+/**
+ * A source's `store`: makes `value` (`value_len` bytes) the value of `key`. Returns
+ * `SLABCACHE_OK`, or any other code as its error. Must be idempotent (a failed write-behind
+ * batch is sent again whole), must return normally, and a store that returned
+ * `SLABCACHE_OK` must be visible to every later `load`.
+ */
+typedef int (*slabcache_store_fn)(void *ctx,
+                                  const uint8_t *key,
+                                  size_t key_len,
+                                  const uint8_t *value,
+                                  size_t value_len);
+
+/**
+ * A source's `remove`: removes `key`, succeeding when it is already absent. Returns
+ * `SLABCACHE_OK`, or any other code as its error; as `slabcache_store_fn` otherwise.
+ */
+typedef int (*slabcache_remove_fn)(void *ctx, const uint8_t *key, size_t key_len);
+
+/**
+ * A source's optional `store_batch`: stores `count` entries at once, the `i`th key
+ * `key_lens[i]` bytes at `keys[i]` and its value `value_lens[i]` bytes at `values[i]`.
+ * Returns `SLABCACHE_OK` when all are stored, or any other code as its error (the whole
+ * batch is then sent again, or given up).
+ */
+typedef int (*slabcache_store_batch_fn)(void *ctx,
+                                        const uint8_t *const *keys,
+                                        const size_t *key_lens,
+                                        const uint8_t *const *values,
+                                        const size_t *value_lens,
+                                        size_t count);
+
+/**
+ * A source's optional `remove_batch`: removes `count` keys at once, the `i`th
+ * `key_lens[i]` bytes at `keys[i]`; as `slabcache_store_batch_fn` otherwise.
+ */
+typedef int (*slabcache_remove_batch_fn)(void *ctx,
+                                         const uint8_t *const *keys,
+                                         const size_t *key_lens,
+                                         size_t count);
+
+/**
+ * A source of truth (a database, a service) as callbacks: what a backed cache reads
+ * through to and writes to.
+ *
+ * Every callback gets `ctx` first. They are called from the threads that call the backed
+ * cache and from the backed cache's own threads (the write-behind flusher, the refresh
+ * workers), several at once, from `slabcache_backed_new` until `slabcache_backed_free`
+ * returns: `ctx` must stay valid, and the callbacks safe to call from any thread, until
+ * then. Every key, value and array they are given is readable during their call only. They
+ * must return normally (no C++ exception, no `longjmp`) and must not free the backed cache.
+ *
+ * It begins with its size, like the options structs: set `size` to
+ * `sizeof(slabcache_source_t)`, and zero the fields you do not set (a designated
+ * initializer does), so that a later version's fields read as absent.
+ */
+struct slabcache_source {
+  /**
+   * `sizeof(slabcache_source_t)`.
+   */
+  size_t size;
+  /**
+   * Passed to every callback; the library never reads it.
+   */
+  void *ctx;
+  /**
+   * Required: loads a key missed by the cache (see `slabcache_loader_fn`). It runs on the
+   * thread of the reader that leads the load, or on a refresh thread.
+   */
+  slabcache_loader_fn load;
+  /**
+   * Required: stores a written value (write-through and write-around on the writer's
+   * thread, write-behind on the flusher thread unless `store_batch` is set).
+   */
+  slabcache_store_fn store;
+  /**
+   * Required: removes a deleted key (as `store`, unless `remove_batch` is set).
+   */
+  slabcache_remove_fn remove;
+  /**
+   * Optional (NULL: `store` for each entry, stopping at the first error): stores a
+   * write-behind batch.
+   */
+  slabcache_store_batch_fn store_batch;
+  /**
+   * Optional (NULL: `remove` for each key, stopping at the first error): removes a
+   * write-behind batch.
+   */
+  slabcache_remove_batch_fn remove_batch;
+};
+
+/**
+ * A source of truth as callbacks (see `struct slabcache_source`).
+ */
+typedef struct slabcache_source slabcache_source_t;
+
+/**
+ * A cache in front of a source (see `struct slabcache_backed`).
+ */
+typedef struct slabcache_backed slabcache_backed_t;
+
+/**
+ * A snapshot of a backed cache's counters, from `slabcache_backed_stats`; the cache's own
+ * are in `slabcache_stats`. Set `size` to `sizeof(slabcache_backed_stats_t)` before the
+ * call.
+ */
+struct slabcache_backed_stats {
+  /**
+   * `sizeof(slabcache_backed_stats_t)`, set by the caller.
+   */
+  size_t size;
+  /**
+   * Loads from the source (for a miss, a refresh, or an expired entry).
+   */
+  uint64_t loads;
+  /**
+   * Loads that failed.
+   */
+  uint64_t load_failures;
+  /**
+   * Background refreshes run (refresh-ahead, early expiry, stale-while-revalidate).
+   */
+  uint64_t refreshes;
+  /**
+   * Reads answered with a stale value while a refresh ran.
+   */
+  uint64_t stale_served;
+  /**
+   * Reads answered "not found" from a remembered negative result, without the source.
+   */
+  uint64_t negative_hits;
+  /**
+   * Keys with a write-behind write the source has not confirmed yet.
+   */
+  uint64_t queue_depth;
+  /**
+   * Write-behind writes the source confirmed.
+   */
+  uint64_t flushed;
+  /**
+   * Write-behind writes folded into a queued write of the same key.
+   */
+  uint64_t coalesced;
+  /**
+   * Failed write-behind batch attempts that were retried.
+   */
+  uint64_t retried;
+  /**
+   * Write-behind writes given up with their batch after its last attempt.
+   */
+  uint64_t failed;
+};
+
+/**
+ * A snapshot of a backed cache's counters (see `struct slabcache_backed_stats`).
+ */
+typedef struct slabcache_backed_stats slabcache_backed_stats_t;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -267,6 +628,10 @@ int slabcache_new(const slabcache_options_t *opts, slabcache_t **out);
 
 /**
  * Frees a cache made by `slabcache_new`, with all its entries. NULL is a no-op.
+ *
+ * A backed cache made over it (`slabcache_backed_new`) holds a reference of its own: the
+ * cache's memory then goes when the last of them is freed, and the backed cache goes on
+ * working meanwhile.
  *
  * # Safety
  *
@@ -425,6 +790,58 @@ int slabcache_delete_if_version(const slabcache_t *cache,
 void slabcache_clear(const slabcache_t *cache);
 
 /**
+ * `slabcache_set` that also tags the entry with each of the `tag_count` tags, the `i`th
+ * `tag_lens[i]` bytes at `tags[i]` (any bytes; a tag may be NULL when its length is 0), so
+ * that `slabcache_invalidate_tag` of any of them removes it. A later write of the key
+ * without the tag ends its membership. With `tag_count` 0 it is `slabcache_set` (and
+ * `tags` and `tag_lens` may be NULL).
+ *
+ * A write racing an invalidation of one of its tags either lands before it, and is removed
+ * by it, or loses, and the entry it wrote is removed before the invalidation returns.
+ *
+ * Returns the statuses of `slabcache_set`, and `SLABCACHE_INVALID_ARGUMENT` for a NULL or
+ * misaligned `tags` or `tag_lens` with `tag_count` above 0, or a NULL tag with a length
+ * above 0 or a length above `PTRDIFF_MAX`.
+ *
+ * # Safety
+ *
+ * As `slabcache_set`; and `tags` and `tag_lens` are NULL or point at `tag_count` readable
+ * elements each, each tag at its length of readable bytes, which nothing writes during the
+ * call.
+ */
+int slabcache_set_tagged(const slabcache_t *cache,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *val,
+                         size_t val_len,
+                         uint64_t ttl_ms,
+                         const uint8_t *const *tags,
+                         const size_t *tag_lens,
+                         size_t tag_count,
+                         uint64_t *out_version);
+
+/**
+ * Removes every entry tagged with `tag` (`tag_len` bytes; NULL when `tag_len` is 0) by
+ * `slabcache_set_tagged` and not written since without it, and stores how many it removed
+ * in `*out_removed` when that is not NULL. Eager: they are gone, and counted out of the
+ * stats, before it returns; entries tagged afterwards are unaffected.
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing removed or written) for a
+ * NULL `cache`, a NULL `tag` with `tag_len` above 0, `tag_len` above `PTRDIFF_MAX`, or a
+ * misaligned `out_removed`.
+ *
+ * # Safety
+ *
+ * `cache` is NULL or a live cache; `tag` is NULL or points at `tag_len` readable bytes,
+ * which nothing writes during the call; `out_removed` is NULL or points at a writable
+ * `uint64_t`.
+ */
+int slabcache_invalidate_tag(const slabcache_t *cache,
+                             const uint8_t *tag,
+                             size_t tag_len,
+                             uint64_t *out_removed);
+
+/**
  * Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
  * `sizeof(slabcache_stats_t)` first. Each counter is exact; under concurrent traffic they
  * are not all read at the same instant.
@@ -451,6 +868,260 @@ const char *slabcache_status_str(int status);
  * The library's version, e.g. `"0.1.0"`. A static string, never NULL; do not free it.
  */
 const char *slabcache_version(void);
+
+/**
+ * Reads through `cache`: the value of `key` (`key_len` bytes), from the cache or, on a
+ * miss, from `loader`, which is called with `loader_ctx` on this thread and whose value is
+ * cached with `ttl_ms` (as in `slabcache_set`: 0 is the cache's default). Concurrent
+ * callers that miss the same key run one loader between them, whichever loaders they pass:
+ * the others wait for it (blocking their thread) and get its answer. A write or delete of
+ * the key that lands while the loader runs wins: the loaded value is still returned, but
+ * not cached over it. `buf` and `out_len` work as in `slabcache_get` (`buf` may overlap the
+ * key); a loaded value that does not fit stays cached (if it fits the cache), so calling
+ * again with a buffer that long usually hits.
+ *
+ * Returns
+ * - `SLABCACHE_OK`: the value is in `buf[0 .. *out_len]`;
+ * - `SLABCACHE_BUFFER_TOO_SMALL`: the value is longer than `buf_len`; `*out_len` holds its
+ *   length, `buf` is untouched;
+ * - `SLABCACHE_NOT_FOUND`: absent, and the loader answered `SLABCACHE_NOT_FOUND`;
+ * - `SLABCACHE_LOAD_FAILED`: the loader (this caller's, or the one it waited for) returned
+ *   an error code of its own, which is in `*out_load_error` when that is not NULL;
+ * - `SLABCACHE_RECURSIVE_LOAD`: called from a loader for the key that loader is loading;
+ * - `SLABCACHE_PANIC`: the library panicked on the loader's path (a bug; the loader's
+ *   callers all get it, and nothing is cached);
+ * - `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL `cache`, `key`,
+ *   `loader` or `out_len`, `key_len` 0, a NULL `buf` with `buf_len` above 0, `key_len` or
+ *   `buf_len` above `PTRDIFF_MAX`, or a misaligned `out_len` or `out_load_error`; then the
+ *   loader is not called.
+ *
+ * Only `*out_len` (for `SLABCACHE_OK` and `SLABCACHE_BUFFER_TOO_SMALL`), `buf` (for
+ * `SLABCACHE_OK`) and `*out_load_error` (for `SLABCACHE_LOAD_FAILED`) are ever written.
+ *
+ * # Safety
+ *
+ * As `slabcache_get`, with `out_load_error` NULL or pointing at a writable `int`; and
+ * `loader` may be called with `loader_ctx` on this thread during the call. Nothing,
+ * the loader included, writes the key during the call.
+ */
+int slabcache_get_or_load(const slabcache_t *cache,
+                          const uint8_t *key,
+                          size_t key_len,
+                          uint64_t ttl_ms,
+                          slabcache_loader_fn loader,
+                          void *loader_ctx,
+                          uint8_t *buf,
+                          size_t buf_len,
+                          size_t *out_len,
+                          int *out_load_error);
+
+/**
+ * Hands the loaded value (`value_len` bytes at `value`, which may be NULL when `value_len`
+ * is 0) to the library; it is copied. Call it from a loader, with the sink the loader was
+ * given, before the loader returns `SLABCACHE_OK`. A second call replaces the value of the
+ * first. The value may be longer than the cache's `max_value_bytes`: it is then returned
+ * to the callers without being cached.
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL or misaligned `sink`, a
+ * NULL `value` with `value_len` above 0, or `value_len` above `PTRDIFF_MAX`.
+ *
+ * # Safety
+ *
+ * `sink` is NULL or the sink of a loader call that has not returned yet, used by no other
+ * thread during this call; `value` is NULL or points at `value_len` readable bytes.
+ */
+int slabcache_sink_value(slabcache_sink_t *sink, const uint8_t *value, size_t value_len);
+
+/**
+ * Fills `*opts` with the defaults (each field's documentation gives its own) and its
+ * `size`. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `opts` is NULL or points at a writable `slabcache_backed_options_t`.
+ */
+void slabcache_backed_options_init(slabcache_backed_options_t *opts);
+
+/**
+ * Makes a backed cache: `cache` in front of the source `*source`, with the settings
+ * `*opts`, and stores it in `*out`, owned by the caller until `slabcache_backed_free`. It
+ * starts the backed cache's threads: a flusher for write-behind, and refresh workers when
+ * a refresh rule is set. `source` and `opts` are copied; `source->ctx` is kept, and the
+ * callbacks called with it, until `slabcache_backed_free` returns.
+ *
+ * The backed cache holds a reference of its own to `cache`: `slabcache_free(cache)` may come
+ * first, and the cache's memory goes with the last of the two. The cache should serve this
+ * backed cache only: its entries hold each value behind a 13-byte header (so a value longer
+ * than `max_value_bytes - 13` is served from the source without being cached), and an
+ * entry written with `slabcache_set` is not understood (it is dropped and loaded again).
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (`*out` untouched, no callback
+ * called) for a NULL `cache`, `source`, `opts` or `out`, a `size` that is not this
+ * library's, a NULL `load`, `store` or `remove`, an unknown `write_mode` or
+ * `behind_when_full`, a refresh rule without a TTL, out-of-range settings (each field says
+ * its range), or a thread the system cannot start.
+ *
+ * # Safety
+ *
+ * `cache` is NULL or a live cache. `source` and `opts` are NULL or point at an initialised
+ * `size_t` (their `size`), and at a whole readable struct when that `size` is this
+ * library's. The source's callbacks are functions of the types they are declared with,
+ * which may be called as `slabcache_source_t` says. `out` is NULL or points at a writable
+ * `slabcache_backed_t *`.
+ */
+int slabcache_backed_new(const slabcache_t *cache,
+                         const slabcache_source_t *source,
+                         const slabcache_backed_options_t *opts,
+                         slabcache_backed_t **out);
+
+/**
+ * Frees a backed cache: flushes its write-behind queue (calling the source's callbacks;
+ * with a source that keeps failing and no `behind_max_attempts`, this waits until it takes
+ * the writes), stops its threads, and drops its reference to the cache. No callback runs
+ * after it returns. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `backed` is NULL or a backed cache from `slabcache_backed_new` that was not freed yet, no
+ * other call on it runs now or later, and none of its callbacks is running on this thread.
+ */
+void slabcache_backed_free(slabcache_backed_t *backed);
+
+/**
+ * The value of `key`: from the cache, else from the source's `load` (one load however many
+ * callers miss the key at once; the others wait for it). A stale, refresh-due or
+ * early-expiring entry is served at once and refreshed in the background. `buf` and
+ * `out_len` work as in `slabcache_get`.
+ *
+ * Returns `SLABCACHE_OK`, `SLABCACHE_BUFFER_TOO_SMALL`, `SLABCACHE_NOT_FOUND` (the source
+ * has no such key), `SLABCACHE_LOAD_FAILED` (the load's code in `*out_load_error` when that
+ * is not NULL), `SLABCACHE_RECURSIVE_LOAD`, `SLABCACHE_PANIC`, `SLABCACHE_KEY_TOO_LARGE`
+ * and `SLABCACHE_INVALID_ARGUMENT` as `slabcache_get_or_load` does, `backed` standing for
+ * `cache` and `loader`.
+ *
+ * # Safety
+ *
+ * As `slabcache_get_or_load`, with `backed` NULL or a live backed cache.
+ */
+int slabcache_backed_get(const slabcache_backed_t *backed,
+                         const uint8_t *key,
+                         size_t key_len,
+                         uint8_t *buf,
+                         size_t buf_len,
+                         size_t *out_len,
+                         int *out_load_error);
+
+/**
+ * Writes `val` (`val_len` bytes; NULL when `val_len` is 0; any length the source takes) as
+ * the value of `key`, as the write mode says: through the source to the cache, around the
+ * cache (the source, then the key is removed from the cache), or behind it (the cache and
+ * the queue; the flusher sends it later). The source's `store` runs on this thread for
+ * write-through and write-around.
+ *
+ * Returns
+ * - `SLABCACHE_OK`: written (for write-behind: in the cache and the queue);
+ * - `SLABCACHE_WRITE_FAILED`: the source's `store` returned an error code, which is in
+ *   `*out_source_error` when that is not NULL; the key was removed from the cache;
+ * - `SLABCACHE_QUEUE_FULL`: write-behind with `SLABCACHE_WHEN_FULL_ERROR`, and the queue is
+ *   full: nothing written;
+ * - `SLABCACHE_PANIC`, `SLABCACHE_KEY_TOO_LARGE`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL
+ *   `backed` or `key`, `key_len` 0, a NULL `val` with `val_len` above 0, `key_len` or
+ *   `val_len` above `PTRDIFF_MAX`, or a misaligned `out_source_error`.
+ *
+ * # Safety
+ *
+ * `backed` is NULL or a live backed cache. `key` and `val` are NULL or point at `key_len`
+ * and `val_len` readable bytes, which nothing writes during the call. `out_source_error` is
+ * NULL or points at a writable `int`.
+ */
+int slabcache_backed_put(const slabcache_backed_t *backed,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *val,
+                         size_t val_len,
+                         int *out_source_error);
+
+/**
+ * `slabcache_backed_put` that also tags the cached entry with each of the `tag_count` tags
+ * (passed as to `slabcache_set_tagged`): `slabcache_backed_invalidate_tag` of any of them
+ * drops it from the cache, and the next read loads it again. In write-around mode nothing
+ * is cached, so the tags mark nothing.
+ *
+ * Returns the statuses of `slabcache_backed_put`, and those of `slabcache_set_tagged` for
+ * the tags.
+ *
+ * # Safety
+ *
+ * As `slabcache_backed_put`, with the tags as `slabcache_set_tagged` says.
+ */
+int slabcache_backed_put_tagged(const slabcache_backed_t *backed,
+                                const uint8_t *key,
+                                size_t key_len,
+                                const uint8_t *val,
+                                size_t val_len,
+                                const uint8_t *const *tags,
+                                const size_t *tag_lens,
+                                size_t tag_count,
+                                int *out_source_error);
+
+/**
+ * Deletes `key` from the source and the cache, as the write mode says (write-behind queues
+ * the source's `remove`). Succeeds whether or not the key was present.
+ *
+ * Returns the statuses of `slabcache_backed_put`, `SLABCACHE_WRITE_FAILED` standing for a
+ * failed `remove`.
+ *
+ * # Safety
+ *
+ * As `slabcache_backed_put`, without a value.
+ */
+int slabcache_backed_delete(const slabcache_backed_t *backed,
+                            const uint8_t *key,
+                            size_t key_len,
+                            int *out_source_error);
+
+/**
+ * Blocks until every write-behind write acknowledged before the call is in the source, or
+ * given up after its last attempt (with a source that keeps failing and no
+ * `behind_max_attempts`, until the source takes them). Returns at once in the other
+ * modes.
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL `backed`.
+ *
+ * # Safety
+ *
+ * `backed` is NULL or a live backed cache. Not from the flusher's own callbacks (it would
+ * wait for itself).
+ */
+int slabcache_backed_flush(const slabcache_backed_t *backed);
+
+/**
+ * Fills `*out` with a snapshot of the backed cache's counters. Set `out->size` to
+ * `sizeof(slabcache_backed_stats_t)` first.
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing written) for a NULL
+ * `backed` or `out`, or an `out->size` that is not `sizeof(slabcache_backed_stats_t)`.
+ *
+ * # Safety
+ *
+ * `backed` is NULL or a live backed cache; `out` is as in `slabcache_stats`, for a
+ * `slabcache_backed_stats_t`.
+ */
+int slabcache_backed_stats(const slabcache_backed_t *backed, slabcache_backed_stats_t *out);
+
+/**
+ * Drops every cached entry tagged with `tag` (by `slabcache_backed_put_tagged`) from the
+ * cache; the source keeps them, and the next read of each loads it again. As
+ * `slabcache_invalidate_tag`, with `backed` for `cache`.
+ *
+ * # Safety
+ *
+ * As `slabcache_invalidate_tag`, with `backed` NULL or a live backed cache.
+ */
+int slabcache_backed_invalidate_tag(const slabcache_backed_t *backed,
+                                    const uint8_t *tag,
+                                    size_t tag_len,
+                                    uint64_t *out_removed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -11,11 +11,15 @@
 # 2. The header: include/slabcache.h is what cbindgen generates (the Rust test
 #    ffi/tests/header.rs); it compiles alone (C11, C99, C++17) and included twice (C and
 #    C++); slabcache.hpp compiles alone.
-# 3. ffi/tests/api.c (C11, every function and status, hostile inputs) under AddressSanitizer
-#    + UndefinedBehaviorSanitizer linking libslabcache.a, then under valgrind linking
-#    libslabcache.so; ffi/tests/threads.c (4 pthreads: exact CAS counters, no torn reads;
-#    writes from a pthread key destructor) and ffi/tests/wrapper.cpp (the C++17 wrapper)
-#    under ASan + UBSan. All with -Wall -Wextra -Werror -pedantic.
+# 3. ffi/tests/api.c (C11, every function and status of the cache, tags, hostile inputs),
+#    ffi/tests/load.c (read-through: loaders, errors, a loader calling the library, 32
+#    pthreads sharing one load) and ffi/tests/backed.c (backed caches over C callbacks:
+#    write-through, -around and -behind over a failing source, refreshes, tags, hostile
+#    inputs), each under AddressSanitizer + UndefinedBehaviorSanitizer linking
+#    libslabcache.a, then under valgrind linking libslabcache.so; ffi/tests/threads.c (4
+#    pthreads: exact CAS counters, no torn reads; writes from a pthread key destructor) and
+#    ffi/tests/wrapper.cpp (the C++17 wrapper, its read-through and Backed included) under
+#    ASan + UBSan. All with -Wall -Wextra -Werror -pedantic.
 # 4. examples/c/example.c, built with pkg-config against the staged shared library, against
 #    the static one, and against a `make -C ffi install` into a temporary prefix; each run.
 #
@@ -28,8 +32,8 @@
 # and valgrind; when one is missing it installs them with apt-get, as root or through
 # password-less sudo.
 # Environment: CC, CXX (default gcc, g++), CARGO_TARGET_DIR (default target/).
-# On 2 cores: about 30 s from a cold target directory (the release build and cbindgen's),
-# about 10 s warm; --bench 5 about 10 s more. Runs from the repository root whatever the
+# On 2 cores: about 40 s from a cold target directory (the release build and cbindgen's),
+# about 20 s warm; --bench 5 about 10 s more. Runs from the repository root whatever the
 # current directory.
 
 # The functions below run through `check`, which shellcheck does not follow.
@@ -190,18 +194,20 @@ run_sanitized() {
         "$work/$name-asan"
 }
 
-# Compiles the API test without sanitizers against the shared test-hooks library, then runs
+# Compiles a C test ($1) without sanitizers against the shared test-hooks library, then runs
 # it under valgrind: any error, or a block lost (definitely, indirectly or possibly), fails
 # it. What stays reachable at exit (std's backtrace symbol cache, after the panic test) is
 # not a leak.
-run_api_under_valgrind() {
+run_under_valgrind() {
+    local source="$1" name
+    name="$(basename "${source%.*}")"
     # shellcheck disable=SC2046 # pkg-config's flags are separate words
-    compile c ffi/tests/api.c "$work/api-valgrind" \
+    compile c "$source" "$work/$name-valgrind" -pthread \
         "-DSLABCACHE_EXPECTED_VERSION=\"$(pc "$test_dist" --modversion)\"" \
         $(pc "$test_dist" --libs) "-Wl,-rpath,$(pc "$test_dist" --variable=libdir)" &&
         valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible \
             --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=1 \
-            "$work/api-valgrind"
+            "$work/$name-valgrind"
 }
 
 # Builds the example against a staged or installed tree ($1), shared ($2 = shared: found
@@ -309,7 +315,15 @@ section "C11 API test under AddressSanitizer + UndefinedBehaviorSanitizer (libsl
 check "api.c under ASan + UBSan" run_sanitized c ffi/tests/api.c
 
 section "C11 API test under valgrind (libslabcache.so)"
-check "api.c under valgrind" run_api_under_valgrind
+check "api.c under valgrind" run_under_valgrind ffi/tests/api.c
+
+section "C11 read-through test under ASan + UBSan, then valgrind"
+check "load.c under ASan + UBSan" run_sanitized c ffi/tests/load.c
+check "load.c under valgrind" run_under_valgrind ffi/tests/load.c
+
+section "C11 backed cache test under ASan + UBSan, then valgrind"
+check "backed.c under ASan + UBSan" run_sanitized c ffi/tests/backed.c
+check "backed.c under valgrind" run_under_valgrind ffi/tests/backed.c
 
 section "4-thread pthread test under ASan + UBSan"
 check "threads.c under ASan + UBSan" run_sanitized c ffi/tests/threads.c

@@ -4,7 +4,9 @@
  * cache, keys and lookup order from Rust; the difference is the C API's overhead.
  * scripts/ffi-test.sh --bench builds (-O2, linking libslabcache.a) and runs both.
  *
- * Prints one line: the median, min and max ns per get over RUNS runs.
+ * Prints one line: the median, min and max ns per get over RUNS runs, or over the number of
+ * runs given as its argument (1 to RUNS; under callgrind, `get_hit 1` makes 2 * LOOKUPS gets
+ * of slabcache_get, the warm-up run included).
  */
 
 #define _POSIX_C_SOURCE 200809L
@@ -37,7 +39,12 @@ static int by_value(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    int runs = argc > 1 ? atoi(argv[1]) : RUNS;
+    if (runs < 1 || runs > RUNS) {
+        fprintf(stderr, "usage: get_hit [RUNS: 1 to %d]\n", RUNS);
+        return 2;
+    }
     slabcache_options_t opts;
     slabcache_options_init(&opts);
     opts.max_bytes = 64u << 20;
@@ -66,7 +73,7 @@ int main(void) {
     uint8_t buf[256];
     uint64_t checksum = 0;
     double per_get[RUNS + 1];
-    for (int run = 0; run <= RUNS; run++) { /* run 0 warms up */
+    for (int run = 0; run <= runs; run++) { /* run 0 warms up */
         double start = now_ns();
         for (uint32_t i = 0; i < LOOKUPS; i++) {
             size_t len = 0;
@@ -79,9 +86,9 @@ int main(void) {
         }
         per_get[run] = (now_ns() - start) / LOOKUPS;
     }
-    qsort(per_get + 1, RUNS, sizeof per_get[0], by_value);
+    qsort(per_get + 1, (size_t)runs, sizeof per_get[0], by_value);
     printf("C slabcache_get: median %.1f ns/get (min %.1f, max %.1f; %d runs of %u; checksum %llu)\n",
-           per_get[1 + RUNS / 2], per_get[1], per_get[RUNS], RUNS, LOOKUPS,
+           per_get[1 + runs / 2], per_get[1], per_get[runs], runs, LOOKUPS,
            (unsigned long long)checksum);
     slabcache_free(cache);
     return 0;

@@ -8,8 +8,9 @@ use slabcache::Error;
 
 use crate::{
     SLABCACHE_BUFFER_TOO_SMALL, SLABCACHE_EXISTS, SLABCACHE_INVALID_ARGUMENT,
-    SLABCACHE_KEY_TOO_LARGE, SLABCACHE_NOT_FOUND, SLABCACHE_OK, SLABCACHE_PANIC,
-    SLABCACHE_VALUE_TOO_LARGE, SLABCACHE_VERSION_MISMATCH,
+    SLABCACHE_KEY_TOO_LARGE, SLABCACHE_LOAD_FAILED, SLABCACHE_NOT_FOUND, SLABCACHE_OK,
+    SLABCACHE_PANIC, SLABCACHE_QUEUE_FULL, SLABCACHE_RECURSIVE_LOAD, SLABCACHE_VALUE_TOO_LARGE,
+    SLABCACHE_VERSION_MISMATCH, SLABCACHE_WRITE_FAILED,
 };
 
 pub(crate) const STATUS_PANIC: &CStr =
@@ -34,6 +35,16 @@ pub(crate) fn status_name(status: c_int) -> &'static CStr {
             c"SLABCACHE_INVALID_ARGUMENT: a NULL, empty, misaligned or out-of-range argument"
         }
         SLABCACHE_PANIC => STATUS_PANIC,
+        SLABCACHE_LOAD_FAILED => {
+            c"SLABCACHE_LOAD_FAILED: the loader or the source's load reported an error"
+        }
+        SLABCACHE_RECURSIVE_LOAD => {
+            c"SLABCACHE_RECURSIVE_LOAD: a loader asked to load the key it is loading"
+        }
+        SLABCACHE_WRITE_FAILED => {
+            c"SLABCACHE_WRITE_FAILED: the source's store or remove reported an error"
+        }
+        SLABCACHE_QUEUE_FULL => c"SLABCACHE_QUEUE_FULL: the write-behind queue is full",
         _ => c"SLABCACHE_UNKNOWN_STATUS",
     }
 }

@@ -1,6 +1,9 @@
 //! The C ABI of slabcache: the functions, types and constants of `include/slabcache.h`, which
-//! cbindgen generates from this file (settings in `ffi/cbindgen.toml`; `tests/header.rs`
-//! fails when the committed header differs from what this file generates).
+//! cbindgen generates from this crate (settings in `ffi/cbindgen.toml`; `tests/header.rs`
+//! fails when the committed header differs from what the crate generates). This file holds
+//! the cache itself: its handle, options, reads, writes, tags and stats; `load.rs` the
+//! read-through with a loader callback, `backed.rs` the cache in front of a source of
+//! callbacks.
 //!
 //! Every entry point
 //! - runs its body under [`catch`], so a panic comes back as `SLABCACHE_PANIC` instead of
@@ -16,22 +19,45 @@
 
 use std::ffi::{c_char, c_int, CStr};
 use std::mem::size_of;
-use std::ptr;
 use std::slice;
+use std::sync::Arc;
 use std::time::Duration;
 
 use slabcache::{Cache, Error, Stats, Version};
+
+/// A snapshot struct of the engine (`Stats`, `BackedStats`) as its C struct, which begins
+/// with its `size`. The one list of fields both destructures the engine's struct (without
+/// `..`) and builds the C one, so a counter added to either fails the build until both have
+/// it.
+macro_rules! c_snapshot {
+    ($snapshot:expr, $engine:ident => $c:ident { $($field:ident),* $(,)? }) => {{
+        let $engine { $($field),* } = $snapshot;
+        $c {
+            size: std::mem::size_of::<$c>(),
+            $($field),*
+        }
+    }};
+}
 
 mod args;
 mod guard;
 mod scratch;
 
+// cbindgen writes the functions in the order it meets them, so the header shows the cache
+// (this file), then read-through, then backed caches.
+mod load;
+
+mod backed;
+
 use args::{
-    check_key, check_optional_out, check_out, check_size, handle, key_arg, read_sized, value_arg,
-    write_optional,
+    bytes_arg, check_buffer, check_key, check_optional_out, check_out, check_size, deliver, handle,
+    key_arg, read_sized, tags_arg, value_arg, write_optional,
 };
 use guard::{catch, run, status_name, status_of, STATUS_PANIC};
 use scratch::with_scratch;
+
+pub use backed::*;
+pub use load::*;
 
 /// Success.
 pub const SLABCACHE_OK: c_int = 0;
@@ -53,6 +79,20 @@ pub const SLABCACHE_VALUE_TOO_LARGE: c_int = 6;
 pub const SLABCACHE_INVALID_ARGUMENT: c_int = 7;
 /// The library panicked (a bug in slabcache). The cache may be inconsistent: free it.
 pub const SLABCACHE_PANIC: c_int = 8;
+/// A loader (`slabcache_get_or_load`) or a source's `load` (`slabcache_backed_get`) returned
+/// an error code of its own; the call's `out_load_error` holds it. Every caller that waited
+/// for that load gets the same status and code.
+pub const SLABCACHE_LOAD_FAILED: c_int = 9;
+/// A loader asked, on its own thread, to load the very key it is loading: waiting for itself
+/// would never end. Nothing was loaded for that inner call.
+pub const SLABCACHE_RECURSIVE_LOAD: c_int = 10;
+/// A backed cache's write reached the source, whose `store` or `remove` returned an error
+/// code of its own (write-through and write-around); the call's `out_source_error` holds it,
+/// and the key was removed from the cache, since the source's state is not known.
+pub const SLABCACHE_WRITE_FAILED: c_int = 11;
+/// A write-behind write found the queue full, with `SLABCACHE_WHEN_FULL_ERROR` chosen: the
+/// write was not made.
+pub const SLABCACHE_QUEUE_FULL: c_int = 12;
 
 /// `ttl_ms` for an entry that never expires, whatever the cache's default TTL.
 pub const SLABCACHE_TTL_NONE: u64 = u64::MAX;
@@ -67,8 +107,10 @@ const _: () = assert!(SLABCACHE_MAX_KEY_LEN == slabcache::MAX_KEY_LEN);
 const _: () =
     assert!(SLABCACHE_DEFAULT_MAX_VALUE_BYTES as usize == slabcache::DEFAULT_MAX_VALUE_BYTES);
 
-/// A cache: what a `slabcache_t *` points at (a boxed engine `Cache`), from `slabcache_new`
-/// to `slabcache_free`.
+/// A cache: what a `slabcache_t *` points at, the engine's `Cache` inside an `Arc`, from
+/// `slabcache_new` to `slabcache_free`. The pointer is the `Arc`'s own (`Arc::into_raw`), so
+/// a call reaches the cache as through a `Box`, and a backed cache shares it by taking a
+/// reference of its own.
 ///
 /// The header declares `slabcache_t` itself (see `cbindgen.toml`), as an opaque struct
 /// whose tag differs between C and C++.
@@ -204,12 +246,16 @@ pub unsafe extern "C" fn slabcache_new(
         let opts = unsafe { read_sized(opts) }?;
         let cache = build(&opts)?;
         // SAFETY: `check_out` saw `out` non-NULL and aligned; the caller promises it writable.
-        unsafe { out.write(Box::into_raw(Box::new(cache))) };
+        unsafe { out.write(Arc::into_raw(Arc::new(cache)).cast_mut()) };
         Ok(())
     })
 }
 
 /// Frees a cache made by `slabcache_new`, with all its entries. NULL is a no-op.
+///
+/// A backed cache made over it (`slabcache_backed_new`) holds a reference of its own: the
+/// cache's memory then goes when the last of them is freed, and the backed cache goes on
+/// working meanwhile.
 ///
 /// # Safety
 ///
@@ -219,9 +265,9 @@ pub unsafe extern "C" fn slabcache_new(
 pub unsafe extern "C" fn slabcache_free(cache: *mut slabcache_t) {
     catch((), || {
         if !cache.is_null() {
-            // SAFETY: `cache` came from `Box::into_raw` in `slabcache_new` and, by the caller's
-            // contract, is given back once, with no other call using it.
-            drop(unsafe { Box::from_raw(cache) });
+            // SAFETY: `cache` came from `Arc::into_raw` in `slabcache_new` and, by the caller's
+            // contract, its reference is given back once, with no other call using it.
+            drop(unsafe { Arc::from_raw(cache) });
         }
     })
 }
@@ -258,9 +304,7 @@ pub unsafe extern "C" fn slabcache_get(
         // SAFETY: `cache` is NULL or a live cache (this function's contract).
         let cache = unsafe { handle(cache) }?;
         check_key(key, key_len)?;
-        if (buf.is_null() && buf_len > 0) || buf_len > isize::MAX as usize {
-            return Err(SLABCACHE_INVALID_ARGUMENT);
-        }
+        check_buffer(buf, buf_len)?;
         check_out(out_len)?;
         check_optional_out(out_version)?;
         // The closure holds the key as a raw pointer, and its slice ends before `buf` is
@@ -271,21 +315,9 @@ pub unsafe extern "C" fn slabcache_get(
             // SLABCACHE_MAX_KEY_LEN; the caller promises that many readable, unchanging bytes.
             let key = unsafe { slice::from_raw_parts(key, key_len) };
             let version = cache.get_into(key, value).ok_or(SLABCACHE_NOT_FOUND)?;
-            if value.len() > buf_len {
-                // SAFETY: `check_out` saw `out_len` non-NULL and aligned; the caller promises
-                // it writable.
-                unsafe { out_len.write(value.len()) };
-                return Err(SLABCACHE_BUFFER_TOO_SMALL);
-            }
-            if !value.is_empty() {
-                // SAFETY: `buf` is non-NULL (buf_len >= value.len() > 0) and the caller
-                // promises `buf_len` writable bytes there; `value` is this thread's own buffer,
-                // so the two do not overlap.
-                unsafe { ptr::copy_nonoverlapping(value.as_ptr(), buf, value.len()) };
-            }
-            // SAFETY: `check_out` saw `out_len` non-NULL and aligned; the caller promises it
-            // writable.
-            unsafe { out_len.write(value.len()) };
+            // SAFETY: `buf` and `out_len` passed their checks and are writable (the caller's
+            // contract); `value` is this thread's own buffer, so it does not overlap `buf`.
+            unsafe { deliver(value, buf, buf_len, out_len) }?;
             // SAFETY: `check_optional_out` saw `out_version` NULL or aligned.
             unsafe { write_optional(out_version, version.get()) };
             Ok(())
@@ -512,17 +544,105 @@ pub unsafe extern "C" fn slabcache_clear(cache: *const slabcache_t) {
     })
 }
 
-/// `Stats` as the C struct. The one list of fields both destructures `Stats` (without `..`)
-/// and builds `slabcache_stats`, so a counter added to either fails the build until both
-/// have it.
-macro_rules! c_stats {
-    ($stats:expr, { $($field:ident),* $(,)? }) => {{
-        let Stats { $($field),* } = $stats;
-        slabcache_stats {
-            size: size_of::<slabcache_stats_t>(),
-            $($field),*
-        }
-    }};
+/// `slabcache_set` that also tags the entry with each of the `tag_count` tags, the `i`th
+/// `tag_lens[i]` bytes at `tags[i]` (any bytes; a tag may be NULL when its length is 0), so
+/// that `slabcache_invalidate_tag` of any of them removes it. A later write of the key
+/// without the tag ends its membership. With `tag_count` 0 it is `slabcache_set` (and
+/// `tags` and `tag_lens` may be NULL).
+///
+/// A write racing an invalidation of one of its tags either lands before it, and is removed
+/// by it, or loses, and the entry it wrote is removed before the invalidation returns.
+///
+/// Returns the statuses of `slabcache_set`, and `SLABCACHE_INVALID_ARGUMENT` for a NULL or
+/// misaligned `tags` or `tag_lens` with `tag_count` above 0, or a NULL tag with a length
+/// above 0 or a length above `PTRDIFF_MAX`.
+///
+/// # Safety
+///
+/// As `slabcache_set`; and `tags` and `tag_lens` are NULL or point at `tag_count` readable
+/// elements each, each tag at its length of readable bytes, which nothing writes during the
+/// call.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_set_tagged(
+    cache: *const slabcache_t,
+    key: *const u8,
+    key_len: usize,
+    val: *const u8,
+    val_len: usize,
+    ttl_ms: u64,
+    tags: *const *const u8,
+    tag_lens: *const usize,
+    tag_count: usize,
+    out_version: *mut u64,
+) -> c_int {
+    let tagged = Write::Tagged {
+        tags,
+        tag_lens,
+        tag_count,
+    };
+    // SAFETY: the caller keeps `slabcache_set_tagged`'s contract, which is `write_entry`'s.
+    unsafe {
+        write_entry(
+            tagged,
+            cache,
+            key,
+            key_len,
+            val,
+            val_len,
+            ttl_ms,
+            out_version,
+        )
+    }
+}
+
+/// Removes every entry tagged with `tag` (`tag_len` bytes; NULL when `tag_len` is 0) by
+/// `slabcache_set_tagged` and not written since without it, and stores how many it removed
+/// in `*out_removed` when that is not NULL. Eager: they are gone, and counted out of the
+/// stats, before it returns; entries tagged afterwards are unaffected.
+///
+/// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing removed or written) for a
+/// NULL `cache`, a NULL `tag` with `tag_len` above 0, `tag_len` above `PTRDIFF_MAX`, or a
+/// misaligned `out_removed`.
+///
+/// # Safety
+///
+/// `cache` is NULL or a live cache; `tag` is NULL or points at `tag_len` readable bytes,
+/// which nothing writes during the call; `out_removed` is NULL or points at a writable
+/// `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn slabcache_invalidate_tag(
+    cache: *const slabcache_t,
+    tag: *const u8,
+    tag_len: usize,
+    out_removed: *mut u64,
+) -> c_int {
+    run(|| {
+        // SAFETY: `cache` is NULL or a live cache (this function's contract).
+        let cache = unsafe { handle(cache) }?;
+        // SAFETY: the caller keeps this function's contract, which is `invalidate_tag`'s.
+        unsafe { invalidate_tag(cache, tag, tag_len, out_removed) }
+    })
+}
+
+/// The body of `slabcache_invalidate_tag` and `slabcache_backed_invalidate_tag`, once the
+/// cache is known.
+///
+/// # Safety
+///
+/// `tag` and `out_removed` as `slabcache_invalidate_tag` says.
+unsafe fn invalidate_tag(
+    cache: &Cache,
+    tag: *const u8,
+    tag_len: usize,
+    out_removed: *mut u64,
+) -> Result<(), c_int> {
+    // SAFETY: `tag` is NULL or `tag_len` readable, unchanging bytes (the caller's contract).
+    let tag = unsafe { bytes_arg(tag, tag_len) }?;
+    check_optional_out(out_removed)?;
+    let removed = cache.invalidate_tag(tag);
+    // SAFETY: `check_optional_out` saw `out_removed` NULL or aligned.
+    unsafe { write_optional(out_removed, removed) };
+    Ok(())
 }
 
 /// Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
@@ -548,7 +668,7 @@ pub unsafe extern "C" fn slabcache_stats(
         // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
         // the struct when that size is this library's (this function's contract).
         unsafe { check_size(out) }?;
-        let stats = c_stats!(cache.stats(), {
+        let stats = c_snapshot!(cache.stats(), Stats => slabcache_stats {
             hits,
             misses,
             inserts,
@@ -624,20 +744,36 @@ fn build(opts: &slabcache_options_t) -> Result<Cache, c_int> {
     builder.build().map_err(|e| status_of(&e))
 }
 
-/// The four writes, which differ only in their condition.
+/// The writes, which differ only in their condition, or in the tags they give the entry.
 #[derive(Clone, Copy)]
 enum Write {
     Set,
     Add,
     Replace,
     Cas(Version),
+    /// `slabcache_set_tagged`'s tags, as the caller passed them (checked in `write_entry`).
+    Tagged {
+        tags: *const *const u8,
+        tag_lens: *const usize,
+        tag_count: usize,
+    },
+}
+
+/// The TTL that a `ttl_ms` argument stands for: 0 is the cache's default TTL,
+/// `SLABCACHE_TTL_NONE` never expires.
+fn ttl_of(cache: &Cache, ttl_ms: u64) -> Option<Duration> {
+    match ttl_ms {
+        0 => cache.default_ttl(),
+        SLABCACHE_TTL_NONE => None,
+        ms => Some(Duration::from_millis(ms)),
+    }
 }
 
 /// The body of the write entry points.
 ///
 /// # Safety
 ///
-/// The contract of `slabcache_set`.
+/// The contract of `slabcache_set`, and for `Write::Tagged`, `slabcache_set_tagged`'s.
 #[allow(clippy::too_many_arguments)] // the C signature's arguments, passed through
 unsafe fn write_entry(
     write: Write,
@@ -659,16 +795,21 @@ unsafe fn write_entry(
         // contract).
         let value = unsafe { value_arg(cache, val, val_len) }?;
         check_optional_out(out_version)?;
-        let ttl = match ttl_ms {
-            0 => cache.default_ttl(),
-            SLABCACHE_TTL_NONE => None,
-            ms => Some(Duration::from_millis(ms)),
-        };
+        let ttl = ttl_of(cache, ttl_ms);
         let written = match write {
             Write::Set => cache.insert_with_ttl(key, value, ttl),
             Write::Add => cache.insert_if_absent_with_ttl(key, value, ttl),
             Write::Replace => cache.replace_with_ttl(key, value, ttl),
             Write::Cas(expected) => cache.compare_and_swap_with_ttl(key, expected, value, ttl),
+            Write::Tagged {
+                tags,
+                tag_lens,
+                tag_count,
+            } => {
+                // SAFETY: the arrays and tags are as `slabcache_set_tagged` promises.
+                let tags = unsafe { tags_arg(tags, tag_lens, tag_count) }?;
+                cache.insert_tagged(key, value, ttl, &tags)
+            }
         };
         let (version, result) = match written {
             Ok(version) => (version, Ok(())),
@@ -686,8 +827,9 @@ unsafe fn write_entry(
 mod tests {
     use super::*;
     use crate::scratch::SCRATCH_KEEP_BYTES;
+    use std::ptr;
 
-    fn new_cache(max_value_bytes: u32) -> *mut slabcache_t {
+    pub(crate) fn new_cache(max_value_bytes: u32) -> *mut slabcache_t {
         let mut opts = std::mem::MaybeUninit::<slabcache_options_t>::uninit();
         // SAFETY: a writable options struct; init fills every field.
         let mut opts = unsafe {

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "check.h"
+#include "helpers.h"
 
 #ifndef SLABCACHE_EXPECTED_VERSION
 #error "define SLABCACHE_EXPECTED_VERSION to the version of the library under test"
@@ -24,9 +24,6 @@
 
 /* Exported only by the `test-hooks` build: panics inside the library's panic guard. */
 int slabcache_test_panic(void);
-
-/* A string literal as the (pointer, length) pair of a key or value argument. */
-#define BYTES(literal) (const uint8_t *)(literal), (sizeof(literal) - 1)
 
 #define CACHE_BYTES (16u << 20)
 #define SMALL_VALUE_LIMIT 4096u
@@ -49,33 +46,9 @@ static slabcache_t *new_cache_with(slabcache_options_t opts) {
 
 static slabcache_t *new_cache(void) { return new_cache_with(default_options()); }
 
-static void sleep_ms(long ms) {
-    struct timespec duration = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&duration, &duration) != 0) {
-    }
-}
-
-/* Whether `key` reads back as exactly `expected` (of `expected_len` bytes). */
-static int holds(const slabcache_t *cache, const uint8_t *key, size_t key_len,
-                 const uint8_t *expected, size_t expected_len) {
-    uint8_t buf[256];
-    size_t len = 0;
-    int status = slabcache_get(cache, key, key_len, buf, sizeof buf, &len, NULL);
-    return status == SLABCACHE_OK && len == expected_len &&
-           (len == 0 || memcmp(buf, expected, len) == 0);
-}
-
 static int is_absent(const slabcache_t *cache, const uint8_t *key, size_t key_len) {
     size_t len = 0;
     return slabcache_get(cache, key, key_len, NULL, 0, &len, NULL) == SLABCACHE_NOT_FOUND;
-}
-
-static slabcache_stats_t stats_of(const slabcache_t *cache) {
-    slabcache_stats_t stats;
-    memset(&stats, 0, sizeof stats);
-    stats.size = sizeof stats;
-    CHECK_STATUS(slabcache_stats(cache, &stats), SLABCACHE_OK);
-    return stats;
 }
 
 /* ----- version and status names ----- */
@@ -96,12 +69,18 @@ static void test_version_and_status_names(void) {
     CHECK_NAMED(SLABCACHE_VALUE_TOO_LARGE);
     CHECK_NAMED(SLABCACHE_INVALID_ARGUMENT);
     CHECK_NAMED(SLABCACHE_PANIC);
+    CHECK_NAMED(SLABCACHE_LOAD_FAILED);
+    CHECK_NAMED(SLABCACHE_RECURSIVE_LOAD);
+    CHECK_NAMED(SLABCACHE_WRITE_FAILED);
+    CHECK_NAMED(SLABCACHE_QUEUE_FULL);
 
     const int codes[] = {SLABCACHE_OK,           SLABCACHE_NOT_FOUND,
                          SLABCACHE_EXISTS,       SLABCACHE_VERSION_MISMATCH,
                          SLABCACHE_BUFFER_TOO_SMALL, SLABCACHE_KEY_TOO_LARGE,
                          SLABCACHE_VALUE_TOO_LARGE,  SLABCACHE_INVALID_ARGUMENT,
-                         SLABCACHE_PANIC};
+                         SLABCACHE_PANIC,        SLABCACHE_LOAD_FAILED,
+                         SLABCACHE_RECURSIVE_LOAD,   SLABCACHE_WRITE_FAILED,
+                         SLABCACHE_QUEUE_FULL};
     const size_t count = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < count; i++) {
         for (size_t j = i + 1; j < count; j++) {
@@ -109,7 +88,7 @@ static void test_version_and_status_names(void) {
         }
     }
 
-    const int unknown[] = {-1, SLABCACHE_PANIC + 1, 1000, INT_MIN, INT_MAX};
+    const int unknown[] = {-1, SLABCACHE_QUEUE_FULL + 1, 1000, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         CHECK(strcmp(slabcache_status_str(unknown[i]), "SLABCACHE_UNKNOWN_STATUS") == 0);
     }
@@ -696,6 +675,129 @@ static void test_reads_and_deletes_refuse_hostile_inputs(void) {
     slabcache_free(cache);
 }
 
+/* ----- tags ----- */
+
+static void test_invalidate_tag_removes_its_entries(void) {
+    slabcache_t *cache = new_cache();
+    const uint8_t *product_tags[] = {(const uint8_t *)"product:42", (const uint8_t *)"page"};
+    const size_t product_lens[] = {10, 4};
+    const uint8_t *other_tags[] = {(const uint8_t *)"product:7"};
+    const size_t other_lens[] = {9};
+    uint64_t version = 0;
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("page:1"), BYTES("a"), 0, product_tags,
+                                      product_lens, 2, &version),
+                 SLABCACHE_OK);
+    CHECK(version != 0);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("page:2"), BYTES("b"), 0, product_tags,
+                                      product_lens, 1, NULL),
+                 SLABCACHE_OK);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("page:3"), BYTES("c"), 0, other_tags,
+                                      other_lens, 1, NULL),
+                 SLABCACHE_OK);
+    /* No tags at all: a plain set, with NULL arrays. */
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("plain"), BYTES("d"), 0, NULL, NULL, 0, NULL),
+                 SLABCACHE_OK);
+    /* Written again without the tag: no longer a member. */
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("page:4"), BYTES("e"), 0, product_tags,
+                                      product_lens, 1, NULL),
+                 SLABCACHE_OK);
+    CHECK_STATUS(slabcache_set(cache, BYTES("page:4"), BYTES("f"), 0, NULL), SLABCACHE_OK);
+
+    uint64_t removed = UNTOUCHED_VERSION;
+    CHECK_STATUS(slabcache_invalidate_tag(cache, BYTES("product:42"), &removed), SLABCACHE_OK);
+    CHECK(removed == 2);
+    CHECK(is_absent(cache, BYTES("page:1")) && is_absent(cache, BYTES("page:2")));
+    CHECK(holds(cache, BYTES("page:3"), BYTES("c")));
+    CHECK(holds(cache, BYTES("plain"), BYTES("d")));
+    CHECK(holds(cache, BYTES("page:4"), BYTES("f")));
+    /* page:1's other tag has nothing left to remove; an unknown tag neither. */
+    CHECK_STATUS(slabcache_invalidate_tag(cache, BYTES("page"), &removed), SLABCACHE_OK);
+    CHECK(removed == 0);
+    CHECK_STATUS(slabcache_invalidate_tag(cache, BYTES("never used"), NULL), SLABCACHE_OK);
+    /* The empty tag is a tag. */
+    const uint8_t *empty_tag[] = {NULL};
+    const size_t empty_len[] = {0};
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("e"), BYTES("v"), 0, empty_tag, empty_len, 1,
+                                      NULL),
+                 SLABCACHE_OK);
+    CHECK_STATUS(slabcache_invalidate_tag(cache, NULL, 0, &removed), SLABCACHE_OK);
+    CHECK(removed == 1 && is_absent(cache, BYTES("e")));
+    CHECK_STATUS(slabcache_invalidate_tag(cache, BYTES("product:7"), &removed), SLABCACHE_OK);
+    CHECK(removed == 1);
+    slabcache_stats_t stats = stats_of(cache);
+    CHECK(stats.removals == 4 && stats.entries == 2);
+    slabcache_free(cache);
+}
+
+static void test_tags_refuse_hostile_inputs(void) {
+    slabcache_options_t opts = default_options();
+    opts.max_value_bytes = SMALL_VALUE_LIMIT;
+    slabcache_t *cache = new_cache_with(opts);
+    _Alignas(uint64_t) unsigned char raw[4 * sizeof(uint64_t)];
+    uint64_t *misaligned = (uint64_t *)(void *)(raw + 1);
+    const uint8_t *const *misaligned_tags = (const uint8_t *const *)(const void *)(raw + 1);
+    const size_t *misaligned_lens = (const size_t *)(const void *)(raw + 1);
+    const uint8_t *tags[] = {(const uint8_t *)"t"};
+    const size_t lens[] = {1};
+    const uint8_t *null_tag[] = {NULL};
+    const size_t huge_lens[] = {(size_t)PTRDIFF_MAX + 1};
+    uint64_t version = UNTOUCHED_VERSION;
+
+    CHECK_STATUS(slabcache_set_tagged(NULL, BYTES("k"), BYTES("v"), 0, tags, lens, 1, &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, NULL, 1, BYTES("v"), 0, tags, lens, 1, &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, (const uint8_t *)"k", 0, BYTES("v"), 0, tags, lens,
+                                      1, &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, largest_key, SLABCACHE_MAX_KEY_LEN + 1, BYTES("v"),
+                                      0, tags, lens, 1, &version),
+                 SLABCACHE_KEY_TOO_LARGE);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), NULL, 1, 0, tags, lens, 1, &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), largest_value, SMALL_VALUE_LIMIT + 1, 0,
+                                      tags, lens, 1, &version),
+                 SLABCACHE_VALUE_TOO_LARGE);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), BYTES("v"), 0, NULL, lens, 1, &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), BYTES("v"), 0, tags, NULL, 1, &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), BYTES("v"), 0, misaligned_tags, lens, 1,
+                                      &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), BYTES("v"), 0, tags, misaligned_lens, 1,
+                                      &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), BYTES("v"), 0, tags, lens, SIZE_MAX,
+                                      &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), BYTES("v"), 0, null_tag, lens, 1,
+                                      &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), BYTES("v"), 0, tags, huge_lens, 1,
+                                      &version),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_set_tagged(cache, BYTES("k"), BYTES("v"), 0, tags, lens, 1,
+                                      misaligned),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK(version == UNTOUCHED_VERSION);
+
+    uint64_t removed = UNTOUCHED_VERSION;
+    CHECK_STATUS(slabcache_invalidate_tag(NULL, BYTES("t"), &removed),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_invalidate_tag(cache, NULL, 1, &removed), SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_invalidate_tag(cache, (const uint8_t *)"t", (size_t)PTRDIFF_MAX + 1,
+                                          &removed),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK_STATUS(slabcache_invalidate_tag(cache, BYTES("t"), misaligned),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK(removed == UNTOUCHED_VERSION);
+
+    slabcache_stats_t stats = stats_of(cache);
+    CHECK(stats.inserts == 0 && stats.entries == 0);
+    slabcache_free(cache);
+}
+
 /* ----- panics ----- */
 
 static void test_a_panic_comes_back_as_a_status(void) {
@@ -730,6 +832,8 @@ int main(void) {
     RUN(test_keys_and_values_up_to_their_limits);
     RUN(test_writes_refuse_hostile_inputs);
     RUN(test_reads_and_deletes_refuse_hostile_inputs);
+    RUN(test_invalidate_tag_removes_its_entries);
+    RUN(test_tags_refuse_hostile_inputs);
     RUN(test_a_panic_comes_back_as_a_status);
     return finish();
 }

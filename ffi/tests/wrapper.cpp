@@ -3,9 +3,14 @@
  * -Werror and run under AddressSanitizer + UndefinedBehaviorSanitizer by scripts/ffi-test.sh.
  */
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <future>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -16,6 +21,7 @@
 #include "check.h"
 
 using namespace std::chrono_literals;
+using slabcache::Backed;
 using slabcache::Cache;
 using slabcache::errc;
 using slabcache::Outcome;
@@ -232,6 +238,339 @@ void test_threads_share_a_const_cache() {
     CHECK(cache.get("counter") == std::optional<std::string>(std::to_string(4 * per_thread)));
 }
 
+/* ----- read-through, tags ----- */
+
+/* What a failing loader or source throws, so that its own type can be told apart. */
+struct SourceDown : std::runtime_error {
+    SourceDown() : std::runtime_error("the source is down") {}
+};
+
+/* Polls until `done` holds, for at most a minute of 1 ms sleeps; whether it held. */
+template <class Done>
+bool eventually(Done done) {
+    for (int polls = 0; polls < 60000; polls++) {
+        if (done()) {
+            return true;
+        }
+        std::this_thread::sleep_for(1ms);
+    }
+    return done();
+}
+
+void test_get_or_load() {
+    const Cache cache(small_options());
+    int loads = 0;
+    const slabcache::Loader upper = [&](std::string_view key) {
+        loads++;
+        return std::optional<std::string>(std::string(key) + "!");
+    };
+    CHECK(cache.get_or_load("k", upper) == std::optional<std::string>("k!"));
+    CHECK(cache.get_or_load("k", upper) == std::optional<std::string>("k!"));
+    CHECK(loads == 1);
+    CHECK(cache.get("k") == std::optional<std::string>("k!"));
+
+    /* Longer than the first buffer: loaded once, returned whole. */
+    const std::string long_key(100, 'x');
+    CHECK(cache.get_or_load(long_key, upper) == std::optional<std::string>(long_key + "!"));
+    CHECK(loads == 2);
+    CHECK(cache.get_or_load(long_key, upper) == std::optional<std::string>(long_key + "!"));
+    CHECK(loads == 2);
+
+    /* Not found: nothing cached, so asked again. */
+    const slabcache::Loader nothing = [&](std::string_view) {
+        loads++;
+        return std::optional<std::string>();
+    };
+    CHECK(!cache.get_or_load("absent", nothing));
+    CHECK(!cache.get_or_load("absent", nothing));
+    CHECK(loads == 4);
+
+    /* A TTL for what is loaded. */
+    cache.get_or_load("brief", upper, 10ms);
+    std::this_thread::sleep_for(40ms);
+    CHECK(!cache.get("brief"));
+}
+
+void test_a_loaders_exception_is_rethrown_to_its_caller() {
+    const Cache cache(small_options());
+    bool caught = false;
+    try {
+        cache.get_or_load("k", [](std::string_view) -> std::optional<std::string> {
+            throw SourceDown();
+        });
+    } catch (const SourceDown &) {
+        caught = true;
+    }
+    CHECK(caught);
+    CHECK(!cache.get("k"));
+
+    /* A loader that loads its own key: the inner call throws, and the loader with it. */
+    const auto recursive = [&cache](std::string_view key) {
+        return cache.get_or_load(key, [](std::string_view) {
+            return std::optional<std::string>("x");
+        });
+    };
+    CHECK(thrown_by([&] { cache.get_or_load("self", recursive); }) == errc::recursive_load);
+
+    /* A loader that uses the cache otherwise works. */
+    const auto reentrant = [&cache](std::string_view) {
+        cache.set("side", "effect");
+        return cache.get_or_load("inner", [](std::string_view) {
+            return std::optional<std::string>("inner value");
+        });
+    };
+    CHECK(cache.get_or_load("outer", reentrant) == std::optional<std::string>("inner value"));
+    CHECK(cache.get("side") == std::optional<std::string>("effect"));
+}
+
+/* Four threads miss one key; the loader waits for the other three, then throws. Its thread
+ * gets the exception; the others CallbackError, with the code of a thrown exception. */
+void test_waiters_of_a_throwing_loader_get_a_callback_error() {
+    const Cache cache(small_options());
+    constexpr int threads = 4;
+    std::atomic<int> loads{0}, rethrown{0}, callback_errors{0}, other{0};
+    const slabcache::Loader slow_and_failing = [&](std::string_view) -> std::optional<std::string> {
+        loads++;
+        eventually([&] { return cache.stats().load_waits >= threads - 1; });
+        throw SourceDown();
+    };
+    std::vector<std::thread> callers;
+    for (int i = 0; i < threads; i++) {
+        callers.emplace_back([&] {
+            try {
+                cache.get_or_load("hot", slow_and_failing);
+                other++;
+            } catch (const SourceDown &) {
+                rethrown++;
+            } catch (const slabcache::CallbackError &error) {
+                const bool expected = error.code() == errc::load_failed &&
+                                      error.callback_status() == slabcache::callback_exception;
+                (expected ? callback_errors : other)++;
+            } catch (...) {
+                other++;
+            }
+        });
+    }
+    for (std::thread &caller : callers) {
+        caller.join();
+    }
+    CHECK(loads == 1);
+    CHECK(rethrown == 1);
+    CHECK(callback_errors == threads - 1);
+    CHECK(other == 0);
+}
+
+void test_tags() {
+    const Cache cache(small_options());
+    const std::uint64_t version = cache.set_tagged("page:1", "a", {"product:42", "page"});
+    CHECK(version != 0);
+    cache.set_tagged("page:2", "b", {"product:42"}, slabcache::Ttl::never());
+    cache.set_tagged("page:3", "c", {});
+    CHECK(cache.invalidate_tag("product:42") == 2);
+    CHECK(!cache.get("page:1") && !cache.get("page:2"));
+    CHECK(cache.get("page:3") == std::optional<std::string>("c"));
+    CHECK(cache.invalidate_tag("product:42") == 0);
+    const std::string long_key(SLABCACHE_MAX_KEY_LEN + 1, 'k');
+    CHECK(thrown_by([&] { cache.set_tagged(long_key, "v", {"t"}); }) == errc::key_too_large);
+}
+
+/* ----- backed caches ----- */
+
+/* An in-memory source whose writes fail on demand. */
+struct Table {
+    std::mutex lock;
+    std::map<std::string, std::string> rows;
+    int loads = 0, writes = 0, batches = 0;
+    int fail_every = 0; /* every fail_every-th write throws SourceDown (0: none does) */
+
+    void write_call() {
+        writes++;
+        if (fail_every != 0 && writes % fail_every == 0) {
+            throw SourceDown();
+        }
+    }
+
+    slabcache::Source source(bool with_batches) {
+        slabcache::Source source;
+        source.load = [this](std::string_view key) {
+            std::lock_guard<std::mutex> held(lock);
+            loads++;
+            const auto row = rows.find(std::string(key));
+            return row == rows.end() ? std::nullopt : std::optional<std::string>(row->second);
+        };
+        source.store = [this](std::string_view key, std::string_view value) {
+            std::lock_guard<std::mutex> held(lock);
+            write_call();
+            rows[std::string(key)] = std::string(value);
+        };
+        source.remove = [this](std::string_view key) {
+            std::lock_guard<std::mutex> held(lock);
+            write_call();
+            rows.erase(std::string(key));
+        };
+        if (with_batches) {
+            source.store_batch = [this](const auto &entries) {
+                std::lock_guard<std::mutex> held(lock);
+                batches++;
+                write_call();
+                for (const auto &[key, value] : entries) {
+                    rows[std::string(key)] = std::string(value);
+                }
+            };
+            source.remove_batch = [this](const std::vector<std::string_view> &keys) {
+                std::lock_guard<std::mutex> held(lock);
+                batches++;
+                write_call();
+                for (std::string_view key : keys) {
+                    rows.erase(std::string(key));
+                }
+            };
+        }
+        return source;
+    }
+
+    std::optional<std::string> row(const std::string &key) {
+        std::lock_guard<std::mutex> held(lock);
+        const auto found = rows.find(key);
+        return found == rows.end() ? std::nullopt : std::optional<std::string>(found->second);
+    }
+};
+
+void test_backed_write_through() {
+    const Cache cache(small_options());
+    Table table;
+    const Backed users(cache, table.source(false));
+    users.put("user:1", "Ada");
+    CHECK(table.row("user:1") == std::optional<std::string>("Ada"));
+    CHECK(users.get("user:1") == std::optional<std::string>("Ada"));
+    CHECK(table.loads == 0);
+    CHECK(!users.get("user:2"));
+    CHECK(table.loads == 1);
+
+    /* A failing store: its exception, rethrown here; the source keeps the old value. */
+    table.fail_every = 1;
+    bool caught = false;
+    try {
+        users.put("user:1", "Ada L.");
+    } catch (const SourceDown &) {
+        caught = true;
+    }
+    CHECK(caught);
+    table.fail_every = 0;
+    CHECK(users.get("user:1") == std::optional<std::string>("Ada"));
+
+    users.erase("user:1");
+    CHECK(!table.row("user:1") && !users.get("user:1"));
+
+    /* Tags: dropped from the cache, loaded again from the source. */
+    users.put_tagged("page:1", "a", {"product:42"});
+    CHECK(users.invalidate_tag("product:42") == 1);
+    const int loads = table.loads;
+    CHECK(users.get("page:1") == std::optional<std::string>("a"));
+    CHECK(table.loads == loads + 1);
+    const slabcache_backed_stats_t stats = users.stats();
+    CHECK(stats.size == sizeof stats && stats.loads == static_cast<std::uint64_t>(table.loads));
+}
+
+void test_backed_write_behind_loses_nothing() {
+    const Cache cache(small_options());
+    Table table;
+    table.fail_every = 3;
+    slabcache::BackedOptions options;
+    options.write_mode = slabcache::WriteMode::behind;
+    options.write_behind.batch_size = 8;
+    options.write_behind.max_delay = 1ms;
+    options.write_behind.initial_backoff = 1ms;
+    options.write_behind.max_backoff = 4ms;
+    const Backed backed(cache, table.source(true), options);
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 30; i++) {
+            backed.put("key-" + std::to_string(i), "v" + std::to_string(round));
+        }
+    }
+    backed.erase("key-0");
+    backed.flush();
+    CHECK(!table.row("key-0"));
+    for (int i = 1; i < 30; i++) {
+        CHECK(table.row("key-" + std::to_string(i)) == std::optional<std::string>("v3"));
+    }
+    const slabcache_backed_stats_t stats = backed.stats();
+    CHECK(stats.queue_depth == 0 && stats.failed == 0 && stats.retried > 0);
+    CHECK(table.batches > 0);
+}
+
+void test_a_full_write_behind_queue_throws() {
+    const Cache cache(small_options());
+    std::promise<void> release;
+    const std::shared_future<void> released = release.get_future().share();
+    std::atomic<bool> storing{false};
+    slabcache::Source source;
+    source.load = [](std::string_view) { return std::optional<std::string>(); };
+    source.store = [&](std::string_view, std::string_view) {
+        storing = true;
+        released.wait();
+    };
+    source.remove = [](std::string_view) {};
+    slabcache::BackedOptions options;
+    options.write_mode = slabcache::WriteMode::behind;
+    options.write_behind.batch_size = 1;
+    options.write_behind.max_delay = 0ms;
+    options.write_behind.queue_capacity = 1;
+    options.write_behind.when_full = slabcache::WhenFull::error;
+    const Backed backed(cache, std::move(source), options);
+    backed.put("a", "1");
+    CHECK(eventually([&] { return storing.load(); }));
+    CHECK(thrown_by([&] { backed.put("b", "2"); }) == errc::queue_full);
+    release.set_value();
+    backed.flush();
+}
+
+void test_backed_settings_and_moves() {
+    Table table;
+    Backed backed = [&] {
+        const Cache cache(small_options());
+        /* The Backed keeps the cache alive past the Cache. */
+        return Backed(cache, table.source(false));
+    }();
+    backed.put("k", "v");
+    CHECK(backed.get("k") == std::optional<std::string>("v"));
+    Backed moved(std::move(backed));
+    CHECK(backed.handle() == nullptr);
+    CHECK(thrown_by([&] { backed.get("k"); }) == errc::invalid_argument);
+    CHECK(moved.get("k") == std::optional<std::string>("v"));
+
+    const Cache cache(small_options());
+    slabcache::Source no_load = table.source(false);
+    no_load.load = nullptr;
+    CHECK(thrown_by([&] { Backed refused(cache, no_load); }) == errc::invalid_argument);
+    slabcache::BackedOptions out_of_range;
+    out_of_range.ttl = 1s;
+    out_of_range.refresh_ahead = 2.0;
+    CHECK(thrown_by([&] { Backed refused(cache, table.source(false), out_of_range); }) ==
+          errc::invalid_argument);
+    slabcache::BackedOptions without_ttl;
+    without_ttl.stale_while_revalidate = 1s;
+    CHECK(thrown_by([&] { Backed refused(cache, table.source(false), without_ttl); }) ==
+          errc::invalid_argument);
+    slabcache::BackedOptions negative;
+    negative.negative_ttl = -1ms;
+    CHECK(thrown_by([&] { Backed refused(cache, table.source(false), negative); }) ==
+          errc::invalid_argument);
+
+    /* A source's failing load: rethrown to the reader that ran it. */
+    slabcache::Source failing = table.source(false);
+    failing.load = [](std::string_view) -> std::optional<std::string> { throw SourceDown(); };
+    const Backed failing_reads(cache, std::move(failing));
+    bool caught = false;
+    try {
+        failing_reads.get("k");
+    } catch (const SourceDown &) {
+        caught = true;
+    }
+    CHECK(caught);
+    CHECK(failing_reads.stats().load_failures == 1);
+}
+
 }  // namespace
 
 int main() {
@@ -243,5 +582,13 @@ int main() {
     RUN(test_ttls);
     RUN(test_moves_hand_over_ownership);
     RUN(test_threads_share_a_const_cache);
+    RUN(test_get_or_load);
+    RUN(test_a_loaders_exception_is_rethrown_to_its_caller);
+    RUN(test_waiters_of_a_throwing_loader_get_a_callback_error);
+    RUN(test_tags);
+    RUN(test_backed_write_through);
+    RUN(test_backed_write_behind_loses_nothing);
+    RUN(test_a_full_write_behind_queue_throws);
+    RUN(test_backed_settings_and_moves);
     return finish();
 }
