@@ -34,6 +34,7 @@ mod arena;
 mod cache;
 mod chunk;
 mod error;
+mod hot;
 mod index;
 #[cfg(all(test, slabcache_loom))]
 mod loom_models;

@@ -1,8 +1,9 @@
 //! A small, fast, thread-local pseudo-random generator (wyrand) and random seeds.
 //!
-//! Used for TTL jitter and for sampling in the expiry reaper: statistical quality matters,
-//! unpredictability to an attacker does not. The per-cache hash seed, which does have to be
-//! unpredictable, comes from [`random_seed`], which draws on the OS-seeded `RandomState`.
+//! Used for TTL jitter, for sampling in the expiry reaper and for sampling reads for the
+//! hot-key tracker: statistical quality matters, unpredictability to an attacker does not.
+//! The per-cache hash seed, which does have to be unpredictable, comes from [`random_seed`],
+//! which draws on the OS-seeded `RandomState`.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
@@ -24,14 +25,30 @@ thread_local! {
     static STATE: Cell<u64> = Cell::new(random_seed());
 }
 
+/// wyrand's step: its state advances by this odd constant.
+const WEYL_STEP: u64 = 0xa076_1d64_78bd_642f;
+
 /// Next pseudo-random 64-bit value of this thread's generator.
 pub(crate) fn next_u64() -> u64 {
     STATE.with(|s| {
-        let x = s.get().wrapping_add(0xa076_1d64_78bd_642f);
+        let x = s.get().wrapping_add(WEYL_STEP);
         s.set(x);
-        let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-        ((t >> 64) as u64) ^ (t as u64)
+        output(x)
     })
+}
+
+/// The `n`th value of the wyrand sequence that starts from state 0: a pseudo-random function
+/// of a counter, for sampling events by their number without any state of its own.
+#[inline]
+pub(crate) fn nth(n: u64) -> u64 {
+    output(n.wrapping_mul(WEYL_STEP))
+}
+
+/// wyrand's output function of its state.
+#[inline]
+fn output(state: u64) -> u64 {
+    let t = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+    ((t >> 64) as u64) ^ (t as u64)
 }
 
 /// Uniform in `[0, 1)`.

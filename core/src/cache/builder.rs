@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::{Cache, MAX_KEY_LEN, VERSION_STRIPES};
 use crate::chunk;
 use crate::error::Error;
+use crate::hot::HotKeys;
 use crate::index::Index;
 use crate::slab::Slab;
 use crate::stats::Counters;
@@ -31,6 +32,7 @@ pub struct CacheBuilder {
     ttl_jitter: f64,
     max_value_bytes: usize,
     clock: Option<Arc<dyn Clock>>,
+    track_hot_keys: bool,
 }
 
 impl CacheBuilder {
@@ -43,6 +45,7 @@ impl CacheBuilder {
             ttl_jitter: 0.0,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             clock: None,
+            track_hot_keys: false,
         }
     }
 
@@ -87,6 +90,17 @@ impl CacheBuilder {
     /// The clock for TTLs (default: [`SystemClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
+        self
+    }
+
+    /// Whether the cache tracks its most read keys, for [`Cache::hottest`] (default: no).
+    ///
+    /// Tracking samples about one get hit in 16 into a small frequency tally (about 34 KiB a
+    /// cache), which adds about 4% to the instructions of a get (`docs/design.md`, "Hot
+    /// keys", has the figures). Without it a get pays one always-predicted branch for the
+    /// feature, and [`Cache::hottest`] always returns an empty `Vec`.
+    pub fn track_hot_keys(mut self, track: bool) -> Self {
+        self.track_hot_keys = track;
         self
     }
 
@@ -158,6 +172,7 @@ impl CacheBuilder {
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock::new())),
             max_value_bytes: self.max_value_bytes,
             max_bytes,
+            hot_keys: self.track_hot_keys.then(|| Box::new(HotKeys::new())),
         })
     }
 }
