@@ -1,5 +1,5 @@
-//! The public API, call by call: results, errors, TTL rules, versions, stats, iteration and
-//! configuration checks. Single-threaded; time moves only through a `ManualClock`.
+//! The public API, call by call: results, errors, TTL rules, versions, stats, iteration,
+//! hot keys and configuration checks. Single-threaded; time moves only through a `ManualClock`.
 //!
 //! A module for each part of the API; the helpers below serve them all.
 
@@ -8,6 +8,7 @@ mod common;
 
 mod conditional_writes;
 mod config_and_errors;
+mod hot_keys;
 mod iteration_and_bounds;
 mod reads_and_writes;
 mod stats;
