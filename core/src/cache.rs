@@ -26,6 +26,7 @@ use std::time::Duration;
 use crate::chunk::{self, Chunk, EntryHead};
 use crate::error::Error;
 use crate::events::{Event, Events, RemovalCause};
+use crate::hot::{self, HotKeys};
 use crate::index::{chunk_of, Index, KeyHash};
 use crate::load::Flights;
 use crate::slab::{Slab, Unpublish};
@@ -39,6 +40,7 @@ use crate::ttl::{Now, TtlRules};
 use crate::version::Version;
 
 mod builder;
+mod hottest;
 mod iter;
 
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_BYTES};
@@ -74,6 +76,9 @@ pub struct Cache {
     /// The maintenance thread of a cache built by `build_shared` with a listener; dropping the
     /// cache stops it.
     ticker: OnceLock<Ticker>,
+    /// The hot-key tracker, with `track_hot_keys(true)`; boxed so that a cache without one
+    /// pays a null test on a get and a pointer's room.
+    hot_keys: Option<Box<HotKeys>>,
 }
 
 /// The condition a write must meet, checked under the bucket lock.
@@ -118,19 +123,19 @@ impl Cache {
     /// A copy of the value of `key`, if present and not expired.
     pub fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         let mut value = Vec::new();
-        self.read(key, Some(&mut value), true).map(|_| value)
+        self.get_read(key, &mut value).map(|_| value)
     }
 
     /// Copies the value of `key` into `buf` (replacing its contents, reusing its capacity) and
     /// returns its version; `None` if absent or expired.
     pub fn get_into(&self, key: &[u8], buf: &mut Vec<u8>) -> Option<Version> {
-        self.read(key, Some(buf), true)
+        self.get_read(key, buf)
     }
 
     /// A copy of the value of `key` and its version.
     pub fn get_versioned(&self, key: &[u8]) -> Option<(Vec<u8>, Version)> {
         let mut value = Vec::new();
-        self.read(key, Some(&mut value), true).map(|v| (value, v))
+        self.get_read(key, &mut value).map(|v| (value, v))
     }
 
     /// Whether `key` is present and not expired. Copies nothing, counts no hit or miss, and
@@ -302,7 +307,10 @@ impl Cache {
             payload_bytes: c(Counter::PayloadBytes),
             arena_bytes_used: self.slab.arena_bytes_used(),
             max_bytes: self.max_bytes,
-            fixed_overhead_bytes: (self.index.overhead_bytes() + self.slab.overhead_bytes()) as u64,
+            fixed_overhead_bytes: (self.index.overhead_bytes()
+                + self.slab.overhead_bytes()
+                + self.hot_keys.as_ref().map_or(0, |hot| hot.bytes()))
+                as u64,
             loads: c(Counter::Load),
             load_waits: c(Counter::LoadWait),
             listener_panics: self.events.as_ref().map_or(0, |events| events.panics()),
@@ -321,7 +329,7 @@ impl Cache {
 
     /// The version of `key`'s live entry, read without counting a hit or a miss.
     pub(crate) fn version_of(&self, key: &[u8]) -> Option<Version> {
-        self.read(key, None, false)
+        self.read::<false>(key, None, false)
     }
 
     /// Removes `key` if it still has the `version` it was tagged with (a tag invalidation).
@@ -371,18 +379,41 @@ impl Cache {
 
     // ----- reads -----
 
-    fn read(&self, key: &[u8], mut out: Option<&mut Vec<u8>>, record: bool) -> Option<Version> {
+    /// A get's read: copies the value into `out` and counts a hit or a miss. A cache that
+    /// tracks hot keys runs its own copy of the read path, which also offers hits to the
+    /// tracker, so that the test here is all a cache without the tracker pays for it.
+    #[inline]
+    fn get_read(&self, key: &[u8], out: &mut Vec<u8>) -> Option<Version> {
+        if self.hot_keys.is_some() {
+            self.read::<true>(key, Some(out), true)
+        } else {
+            self.read::<false>(key, Some(out), true)
+        }
+    }
+
+    /// Reads `key`, copying its value into `out` if given; with `record`, counts a hit or a
+    /// miss, and with `TRACK_HOT` offers a hit to the hot-key tracker.
+    fn read<const TRACK_HOT: bool>(
+        &self,
+        key: &[u8],
+        mut out: Option<&mut Vec<u8>>,
+        record: bool,
+    ) -> Option<Version> {
         let found = if !key_fits(key) {
             None
         } else {
             let hash = self.index.hash(key);
             let now = Now::new(&*self.clock);
-            (0..=OPTIMISTIC_READS).find_map(|attempt| {
+            let found = (0..=OPTIMISTIC_READS).find_map(|attempt| {
                 // The last attempt holds the bucket lock, under which nothing it reads can
                 // change, so it always settles.
                 let _locked = (attempt == OPTIMISTIC_READS).then(|| self.index.lock(hash));
                 self.lookup(hash, key, out.as_deref_mut(), &now)
-            })?
+            })?;
+            if TRACK_HOT && record && found.is_some() {
+                self.offer_hot_read(hash);
+            }
+            found
         };
         if record {
             self.counters.bump(if found.is_some() {
@@ -392,6 +423,21 @@ impl Cache {
             });
         }
         found
+    }
+
+    /// Hands a get hit to the hot-key tracker if the sample takes it. The hit's number is the
+    /// value of its stripe of the hit counter, just before the hit is counted there.
+    fn offer_hot_read(&self, hash: KeyHash) {
+        let hit_number = self
+            .counters
+            .own_stripe(Counter::Hit)
+            .load(Ordering::Relaxed);
+        // Sampling first: the tracker is looked at for one hit in 16 only.
+        if hot::is_sampled(hit_number) {
+            if let Some(hot) = &self.hot_keys {
+                hot.record_sample(hash.value());
+            }
+        }
     }
 
     /// One pass over the key's candidates: `Some(found)` when settled, `None` to retry.

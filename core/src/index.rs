@@ -51,9 +51,15 @@ impl KeyHash {
         self.0 >> 48
     }
 
-    /// The hash itself (the eviction policy's key for frequency counts).
+    /// The hash itself (the eviction policy's and the hot-key tracker's key for frequency
+    /// counts).
     pub(crate) fn value(self) -> u64 {
         self.0
+    }
+
+    /// The hash whose [`value`](KeyHash::value) this is.
+    pub(crate) fn from_value(value: u64) -> KeyHash {
+        KeyHash(value)
     }
 
     /// A value in `0..n` (`n` a power of two) that is the same for every write of one key.

@@ -41,6 +41,7 @@ mod cache;
 mod chunk;
 mod error;
 mod events;
+mod hot;
 mod index;
 mod load;
 #[cfg(all(test, slabcache_loom))]

@@ -1,8 +1,9 @@
 //! A small, fast, thread-local pseudo-random generator (wyrand) and random seeds.
 //!
-//! Used for TTL jitter and for sampling in the expiry reaper: statistical quality matters,
-//! unpredictability to an attacker does not. The per-cache hash seed, which does have to be
-//! unpredictable, comes from [`random_seed`], which draws on the OS-seeded `RandomState`.
+//! Used for TTL jitter, for sampling in the expiry reaper and for sampling reads for the
+//! hot-key tracker: statistical quality matters, unpredictability to an attacker does not.
+//! The per-cache hash seed, which does have to be unpredictable, comes from [`random_seed`],
+//! which draws on the OS-seeded `RandomState`.
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
@@ -26,21 +27,30 @@ thread_local! {
     static STATE: Cell<u64> = Cell::new(random_seed());
 }
 
-const WYRAND_STEP: u64 = 0xa076_1d64_78bd_642f;
-
-/// wyrand's output for the state `x` (after the step).
-fn wyrand_mix(x: u64) -> u64 {
-    let t = u128::from(x) * u128::from(x ^ 0xe703_7ed1_a0b4_28db);
-    ((t >> 64) as u64) ^ (t as u64)
-}
+/// wyrand's step: its state advances by this odd constant.
+const WEYL_STEP: u64 = 0xa076_1d64_78bd_642f;
 
 /// Next pseudo-random 64-bit value of this thread's generator.
 pub(crate) fn next_u64() -> u64 {
     STATE.with(|s| {
-        let x = s.get().wrapping_add(WYRAND_STEP);
+        let x = s.get().wrapping_add(WEYL_STEP);
         s.set(x);
-        wyrand_mix(x)
+        output(x)
     })
+}
+
+/// The `n`th value of the wyrand sequence that starts from state 0: a pseudo-random function
+/// of a counter, for sampling events by their number without any state of its own.
+#[inline]
+pub(crate) fn nth(n: u64) -> u64 {
+    output(n.wrapping_mul(WEYL_STEP))
+}
+
+/// wyrand's output function of its state.
+#[inline]
+fn output(state: u64) -> u64 {
+    let t = u128::from(state) * u128::from(state ^ 0xe703_7ed1_a0b4_28db);
+    ((t >> 64) as u64) ^ (t as u64)
 }
 
 /// Uniform in `[0, 1)`.
@@ -67,9 +77,9 @@ impl SharedRng {
     pub(crate) fn unit_f64(&self) -> f64 {
         let x = self
             .0
-            .fetch_add(WYRAND_STEP, Ordering::Relaxed)
-            .wrapping_add(WYRAND_STEP);
-        unit_of(wyrand_mix(x))
+            .fetch_add(WEYL_STEP, Ordering::Relaxed)
+            .wrapping_add(WEYL_STEP);
+        unit_of(output(x))
     }
 }
 

@@ -29,7 +29,7 @@
 use crate::arena::{Arena, Layout};
 use crate::chunk::{self, Chunk, EntryHead};
 use crate::error::Error;
-use crate::policy::{Candidate, ClassChunks, Queues, ReadBuffer, References};
+use crate::policy::{Candidate, ClassChunks, Queues, ReadBuffer, Recorded, References};
 use crate::rng;
 use crate::sync::{self, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::ttl::Now;
@@ -254,7 +254,7 @@ impl Slab {
         if !self.references.touch(id) {
             return;
         }
-        if self.read_buffers[class].record(hash) {
+        if self.read_buffers[class].record(hash) == Recorded::Filled {
             if let Some(mut state) = sync::try_lock(&self.states[class]) {
                 self.drain_hits(&mut state, class);
             }

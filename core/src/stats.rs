@@ -42,13 +42,20 @@ impl Counters {
 
     #[inline]
     pub(crate) fn add(&self, counter: Counter, n: u64) {
-        let stripe = sync::thread_stripe() % STRIPES;
-        self.stripes[stripe].0[counter as usize].fetch_add(n, Ordering::Relaxed);
+        self.own_stripe(counter).fetch_add(n, Ordering::Relaxed);
     }
 
     #[inline]
     pub(crate) fn bump(&self, counter: Counter) {
         self.add(counter, 1);
+    }
+
+    /// The calling thread's stripe of `counter`. Read just before a bump, its value numbers
+    /// the event, nearly always uniquely (another thread of the stripe may read the same value
+    /// before either bumps): the hot-key tracker samples hits by that number.
+    #[inline]
+    pub(crate) fn own_stripe(&self, counter: Counter) -> &AtomicU64 {
+        &self.stripes[sync::thread_stripe() % STRIPES].0[counter as usize]
     }
 
     /// Adds a signed amount, for gauges such as [`Counter::PayloadBytes`].

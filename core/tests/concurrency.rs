@@ -774,6 +774,64 @@ hang_limited! {
 }
 
 hang_limited! {
+    /// Readers sample hits into the hot-key tracker while a writer removes and reinserts keys
+    /// and another thread asks for the hottest keys: nothing waits on anything for good, every
+    /// answer is well formed, and the key read most comes out first.
+    fn hottest_beside_readers_and_writers() {
+        const KEYS: u64 = if cfg!(miri) { 8 } else { 200 };
+        let clock = Arc::new(ManualClock::new());
+        let cache = small_builder(&clock).track_hot_keys(true).build().unwrap();
+        let key = |i: u64| format!("hot:{i}").into_bytes();
+        let hot = key(0);
+        for i in 0..KEYS {
+            cache.insert(&key(i), b"v").unwrap();
+        }
+        let reads = miri_or(MIRI_WRITES, scaled(20_000, 100_000));
+        run_threads(
+            4,
+            1,
+            |w| {
+                let mut rng = Rng::new(1_000 + w as u64);
+                let mut buf = Vec::new();
+                for _ in 0..reads {
+                    if w == 3 {
+                        // Churn every key but the hot one: hottest must skip removed keys.
+                        let k = key(1 + rng.below(KEYS - 1));
+                        if !cache.remove(&k) {
+                            cache.insert(&k, b"v").unwrap();
+                        }
+                    } else if rng.one_in(2) {
+                        assert!(cache.get_into(&hot, &mut buf).is_some());
+                    } else {
+                        cache.get_into(&key(rng.below(KEYS)), &mut buf);
+                    }
+                }
+            },
+            |_, writers| loop {
+                let running = writers.running();
+                let hottest = cache.hottest(10);
+                assert!(hottest.len() <= 10);
+                assert!(
+                    hottest.windows(2).all(|w| w[0].1 >= w[1].1),
+                    "counts out of order"
+                );
+                for (k, _) in &hottest {
+                    assert!(k.starts_with(b"hot:"), "not a key: {k:?}");
+                }
+                if !running {
+                    break;
+                }
+            },
+        );
+        if !cfg!(miri) {
+            // The hot key takes half of 3 threads' reads: thousands of samples.
+            let hottest = cache.hottest(1);
+            assert_eq!(hottest.first().map(|(k, _)| k), Some(&hot));
+        }
+    }
+}
+
+hang_limited! {
     fn reads_never_return_entries_past_their_deadline() {
         const KEYS: u64 = 64;
         let (cache, clock) = small_cache();

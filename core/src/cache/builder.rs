@@ -12,6 +12,7 @@ use super::{Cache, MAX_KEY_LEN, VERSION_STRIPES};
 use crate::chunk;
 use crate::error::Error;
 use crate::events::{Event, Events, Listener};
+use crate::hot::HotKeys;
 use crate::index::Index;
 use crate::load::Flights;
 use crate::slab::Slab;
@@ -41,6 +42,7 @@ pub struct CacheBuilder {
     clock: Option<Arc<dyn Clock>>,
     listener: Option<Listener>,
     maintenance_interval: Duration,
+    track_hot_keys: bool,
 }
 
 impl CacheBuilder {
@@ -55,6 +57,7 @@ impl CacheBuilder {
             clock: None,
             listener: None,
             maintenance_interval: DEFAULT_MAINTENANCE_INTERVAL,
+            track_hot_keys: false,
         }
     }
 
@@ -176,6 +179,17 @@ impl CacheBuilder {
         Ok(cache)
     }
 
+    /// Whether the cache tracks its most read keys, for [`Cache::hottest`] (default: no).
+    ///
+    /// Tracking samples about one get hit in 16 into a small frequency tally (about 34 KiB a
+    /// cache), which adds about 4% to the instructions of a get (`docs/design.md`, "Hot
+    /// keys", has the figures). Without it a get pays one always-predicted branch for the
+    /// feature, and [`Cache::hottest`] always returns an empty `Vec`.
+    pub fn track_hot_keys(mut self, track: bool) -> Self {
+        self.track_hot_keys = track;
+        self
+    }
+
     /// Checks the settings and maps the arena (address space only; memory is touched lazily).
     pub fn build(self) -> Result<Cache, Error> {
         let invalid = |why: String| Err(Error::InvalidConfig(why));
@@ -255,6 +269,7 @@ impl CacheBuilder {
                 .listener
                 .map(|listener| Box::new(CachePadded(Events::new(listener)))),
             ticker: OnceLock::new(),
+            hot_keys: self.track_hot_keys.then(|| Box::new(HotKeys::new())),
         })
     }
 }

@@ -1,10 +1,12 @@
-//! Hits on their way to the frequency sketch: lossy, striped read buffers.
+//! Hits on their way to a frequency count: lossy, striped read buffers.
 //!
 //! A reader that hits records its key's hash in its thread's stripe with a plain store and
-//! takes no lock; the sketch is updated later, in bulk, when that thread holds the class lock
-//! (as a writer, or as a reader that found its stripe full and won a `try_lock`). A full stripe
-//! drops further records until it is drained: a frequency sketch loses nothing important by
-//! missing a few hits of a hot key, and a reader never waits for policy work.
+//! takes no lock; the count is updated later, in bulk, by a thread that holds the lock guarding
+//! it. For the eviction policy that is the class lock, held by a writer or won with a
+//! `try_lock` by a reader that filled its stripe; the hot-key tracker (`hot`) drains the same
+//! way into its tally. A full stripe drops further records until it is drained: a frequency
+//! count loses nothing important by missing a few hits of a hot key, and a reader never waits
+//! for policy work.
 //!
 //! Two threads that share a stripe can overwrite each other's record, and a record written
 //! while its stripe is drained can be counted twice; both only blur the estimates slightly.
@@ -13,6 +15,17 @@ use crate::sync::{self, AtomicU32, AtomicU64, CachePadded, Ordering};
 
 const STRIPES: usize = 8;
 const SLOTS: usize = 16;
+
+/// What [`ReadBuffer::record`] did with a hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// Kept, and the stripe has room for more.
+    Kept,
+    /// Kept, and that filled the stripe: the caller should try to drain it.
+    Filled,
+    /// Dropped: the stripe was already full, waiting for a drain.
+    Dropped,
+}
 
 #[derive(Default)]
 struct Stripe {
@@ -31,17 +44,21 @@ impl ReadBuffer {
         }
     }
 
-    /// Records a hit; true when this filled the stripe, so the caller should try to drain.
+    /// Records a hit in the calling thread's stripe, if it has room.
     #[inline]
-    pub(crate) fn record(&self, hash: u64) -> bool {
+    pub(crate) fn record(&self, hash: u64) -> Recorded {
         let stripe = &self.stripes[sync::thread_stripe() % STRIPES];
         let len = stripe.len.load(Ordering::Relaxed) as usize;
         if len >= SLOTS {
-            return false;
+            return Recorded::Dropped;
         }
         stripe.hashes[len].store(hash, Ordering::Relaxed);
         stripe.len.store(len as u32 + 1, Ordering::Release);
-        len + 1 == SLOTS
+        if len + 1 == SLOTS {
+            Recorded::Filled
+        } else {
+            Recorded::Kept
+        }
     }
 
     /// Hands the hashes recorded in the calling thread's stripe to `sink` and empties it
@@ -65,20 +82,23 @@ mod tests {
     #[test]
     fn records_until_full_then_drops_until_drained() {
         let buffer = ReadBuffer::new();
-        let filled: Vec<bool> = (0..SLOTS as u64).map(|h| buffer.record(h)).collect();
+        let recorded: Vec<Recorded> = (0..SLOTS as u64).map(|h| buffer.record(h)).collect();
+        assert!(
+            recorded[..SLOTS - 1].iter().all(|&r| r == Recorded::Kept),
+            "{recorded:?}"
+        );
         assert_eq!(
-            filled.iter().filter(|&&f| f).count(),
-            1,
+            recorded[SLOTS - 1],
+            Recorded::Filled,
             "exactly the last record fills it"
         );
-        assert!(filled[SLOTS - 1]);
-        assert!(!buffer.record(999), "a full stripe drops");
+        assert_eq!(buffer.record(999), Recorded::Dropped, "a full stripe drops");
         let mut seen = Vec::new();
         buffer.drain(|h| seen.push(h));
         assert_eq!(seen, (0..SLOTS as u64).collect::<Vec<_>>());
         let mut again = Vec::new();
         buffer.drain(|h| again.push(h));
         assert!(again.is_empty());
-        assert!(!buffer.record(5));
+        assert_eq!(buffer.record(5), Recorded::Kept);
     }
 }

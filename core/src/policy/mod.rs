@@ -44,7 +44,7 @@ mod sketch;
 
 use std::collections::VecDeque;
 
-pub(crate) use buffer::ReadBuffer;
+pub(crate) use buffer::{ReadBuffer, Recorded};
 use climber::Climber;
 use sketch::Sketch;
 

@@ -1,6 +1,6 @@
 //! The public API, call by call: results, errors, TTL rules, versions, stats, iteration,
-//! listeners and configuration checks. Single-threaded (but for the maintenance thread the
-//! listener tests start); time moves only through a `ManualClock`.
+//! hot keys, listeners and configuration checks. Single-threaded (but for the maintenance
+//! thread the listener tests start); time moves only through a `ManualClock`.
 //!
 //! A module for each part of the API; the helpers below serve them all.
 
@@ -9,6 +9,7 @@ mod common;
 
 mod conditional_writes;
 mod config_and_errors;
+mod hot_keys;
 mod iteration_and_bounds;
 mod listeners;
 mod reads_and_writes;
