@@ -85,7 +85,8 @@ typedef struct slabcache slabcache_t;
 /**
  * A NULL handle, a NULL pointer with a non-zero length, an empty key, a length no object can
  * have (above `PTRDIFF_MAX`), a NULL or misaligned required out-parameter, version 0, an
- * options or stats struct whose `size` is not this library's, or an out-of-range option.
+ * options or stats struct whose `size` is none this library knows, or an out-of-range
+ * option.
  */
 #define SLABCACHE_INVALID_ARGUMENT 7
 
@@ -234,7 +235,9 @@ typedef struct slabcache_options slabcache_options_t;
  * A snapshot of a cache's counters and sizes, from `slabcache_stats`.
  *
  * It begins with its own size, like `slabcache_options_t`: set `size` to
- * `sizeof(slabcache_stats_t)` before the call.
+ * `sizeof(slabcache_stats_t)` before the call. This library also takes the size of the
+ * version before `loads` was added (which ended with `fixed_overhead_bytes`), and writes only
+ * the fields that version has.
  */
 struct slabcache_stats {
   /**
@@ -614,15 +617,15 @@ void slabcache_options_init(slabcache_options_t *opts);
  * until `slabcache_free`. `opts` is only read during the call.
  *
  * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (`*out` untouched) for a NULL
- * `opts` or `out`, an `opts->size` that is not `sizeof(slabcache_options_t)`, `max_bytes` 0
- * or less than one page, NaN or out-of-range `ttl_jitter`, `max_value_bytes` above 64 MiB,
- * or an arena the system cannot map.
+ * `opts` or `out`, an `opts->size` that is neither `sizeof(slabcache_options_t)` nor an
+ * earlier version's, `max_bytes` 0 or less than one page, NaN or out-of-range
+ * `ttl_jitter`, `max_value_bytes` above 64 MiB, or an arena the system cannot map.
  *
  * # Safety
  *
  * `opts` is NULL or points at an initialised `size_t` (its `size`), and at a whole readable
- * `slabcache_options_t` when that `size` is `sizeof(slabcache_options_t)`. `out` is NULL or
- * points at a writable `slabcache_t *`.
+ * struct of the version that `size` names (this one's, or an earlier one's) when it names
+ * one. `out` is NULL or points at a writable `slabcache_t *`.
  */
 int slabcache_new(const slabcache_options_t *opts, slabcache_t **out);
 
@@ -843,17 +846,19 @@ int slabcache_invalidate_tag(const slabcache_t *cache,
 
 /**
  * Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
- * `sizeof(slabcache_stats_t)` first. Each counter is exact; under concurrent traffic they
- * are not all read at the same instant.
+ * `sizeof(slabcache_stats_t)` first (a program built against an earlier header passes its
+ * version's size, and gets that version's fields). Each counter is exact; under concurrent
+ * traffic they are not all read at the same instant.
  *
  * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing written) for a NULL
- * `cache` or `out`, or an `out->size` that is not `sizeof(slabcache_stats_t)`.
+ * `cache` or `out`, or an `out->size` that is neither `sizeof(slabcache_stats_t)` nor an
+ * earlier version's.
  *
  * # Safety
  *
  * `cache` is NULL or a live cache; `out` is NULL or points at an initialised `size_t` (its
- * `size`), and at a whole writable `slabcache_stats_t` when that `size` is
- * `sizeof(slabcache_stats_t)`.
+ * `size`), and at a whole writable struct of the version that `size` names when it names
+ * one.
  */
 int slabcache_stats(const slabcache_t *cache, slabcache_stats_t *out);
 

@@ -10,8 +10,8 @@
 //!   unwinding into C;
 //! - checks its arguments before it reads or writes through a pointer: a NULL handle, a NULL
 //!   pointer with a non-zero length, a length no object can have, a misaligned or NULL
-//!   required out-parameter and an options or stats struct of a size this library does not
-//!   know are `SLABCACHE_INVALID_ARGUMENT`;
+//!   required out-parameter and an options or stats struct of a size that is none of its
+//!   versions (`args::Versioned`) are `SLABCACHE_INVALID_ARGUMENT`;
 //! - writes its out-parameters last, and only as its documentation says.
 
 // The types carry the names the C header gives them (`slabcache_t`, `slabcache_options_t`).
@@ -50,8 +50,8 @@ mod load;
 mod backed;
 
 use args::{
-    bytes_arg, check_buffer, check_key, check_optional_out, check_out, check_size, deliver, handle,
-    key_arg, read_sized, tags_arg, value_arg, write_optional,
+    bytes_arg, check_buffer, check_key, check_optional_out, check_out, deliver, handle, key_arg,
+    read_sized, tags_arg, value_arg, write_optional, write_sized, Versioned,
 };
 use guard::{catch, run, status_name, status_of, STATUS_PANIC};
 use scratch::with_scratch;
@@ -75,7 +75,8 @@ pub const SLABCACHE_KEY_TOO_LARGE: c_int = 5;
 pub const SLABCACHE_VALUE_TOO_LARGE: c_int = 6;
 /// A NULL handle, a NULL pointer with a non-zero length, an empty key, a length no object can
 /// have (above `PTRDIFF_MAX`), a NULL or misaligned required out-parameter, version 0, an
-/// options or stats struct whose `size` is not this library's, or an out-of-range option.
+/// options or stats struct whose `size` is none this library knows, or an out-of-range
+/// option.
 pub const SLABCACHE_INVALID_ARGUMENT: c_int = 7;
 /// The library panicked (a bug in slabcache). The cache may be inconsistent: free it.
 pub const SLABCACHE_PANIC: c_int = 8;
@@ -143,13 +144,31 @@ pub struct slabcache_options {
     pub max_value_bytes: u32,
 }
 
+impl Versioned for slabcache_options {}
+
+impl slabcache_options {
+    /// What `slabcache_options_init` writes, and what an earlier version's struct lacks.
+    fn defaults() -> Self {
+        slabcache_options {
+            size: size_of::<slabcache_options_t>(),
+            max_bytes: 0,
+            max_entries: 0,
+            default_ttl_ms: 0,
+            ttl_jitter: 0.0,
+            max_value_bytes: 0,
+        }
+    }
+}
+
 /// The settings of a new cache (see `struct slabcache_options`).
 pub type slabcache_options_t = slabcache_options;
 
 /// A snapshot of a cache's counters and sizes, from `slabcache_stats`.
 ///
 /// It begins with its own size, like `slabcache_options_t`: set `size` to
-/// `sizeof(slabcache_stats_t)` before the call.
+/// `sizeof(slabcache_stats_t)` before the call. This library also takes the size of the
+/// version before `loads` was added (which ended with `fixed_overhead_bytes`), and writes only
+/// the fields that version has.
 #[repr(C)]
 pub struct slabcache_stats {
     /// `sizeof(slabcache_stats_t)`, set by the caller.
@@ -192,6 +211,13 @@ pub struct slabcache_stats {
     pub listener_panics: u64,
 }
 
+impl Versioned for slabcache_stats {
+    // The version before the read-through counters, whose last field was
+    // `fixed_overhead_bytes`.
+    const EARLIER_ENDS: &'static [usize] =
+        &[std::mem::offset_of!(slabcache_stats, fixed_overhead_bytes) + size_of::<u64>()];
+}
+
 /// A snapshot of a cache's counters (see `struct slabcache_stats`).
 pub type slabcache_stats_t = slabcache_stats;
 
@@ -207,16 +233,7 @@ pub unsafe extern "C" fn slabcache_options_init(opts: *mut slabcache_options_t) 
         if !opts.is_null() && opts.is_aligned() {
             // SAFETY: non-NULL and aligned; the caller promises a writable struct of this
             // header's layout.
-            unsafe {
-                opts.write(slabcache_options {
-                    size: size_of::<slabcache_options_t>(),
-                    max_bytes: 0,
-                    max_entries: 0,
-                    default_ttl_ms: 0,
-                    ttl_jitter: 0.0,
-                    max_value_bytes: 0,
-                })
-            };
+            unsafe { opts.write(slabcache_options::defaults()) };
         }
     })
 }
@@ -225,15 +242,15 @@ pub unsafe extern "C" fn slabcache_options_init(opts: *mut slabcache_options_t) 
 /// until `slabcache_free`. `opts` is only read during the call.
 ///
 /// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (`*out` untouched) for a NULL
-/// `opts` or `out`, an `opts->size` that is not `sizeof(slabcache_options_t)`, `max_bytes` 0
-/// or less than one page, NaN or out-of-range `ttl_jitter`, `max_value_bytes` above 64 MiB,
-/// or an arena the system cannot map.
+/// `opts` or `out`, an `opts->size` that is neither `sizeof(slabcache_options_t)` nor an
+/// earlier version's, `max_bytes` 0 or less than one page, NaN or out-of-range
+/// `ttl_jitter`, `max_value_bytes` above 64 MiB, or an arena the system cannot map.
 ///
 /// # Safety
 ///
 /// `opts` is NULL or points at an initialised `size_t` (its `size`), and at a whole readable
-/// `slabcache_options_t` when that `size` is `sizeof(slabcache_options_t)`. `out` is NULL or
-/// points at a writable `slabcache_t *`.
+/// struct of the version that `size` names (this one's, or an earlier one's) when it names
+/// one. `out` is NULL or points at a writable `slabcache_t *`.
 #[no_mangle]
 pub unsafe extern "C" fn slabcache_new(
     opts: *const slabcache_options_t,
@@ -242,8 +259,9 @@ pub unsafe extern "C" fn slabcache_new(
     run(|| {
         check_out(out)?;
         // SAFETY: `opts` is NULL or begins with an initialised `size`, followed by the rest of
-        // the struct when that size is this library's (this function's contract).
-        let opts = unsafe { read_sized(opts) }?;
+        // its version's struct when that size names one (this function's contract); its
+        // fields are integers and a float.
+        let opts = unsafe { read_sized(opts, slabcache_options::defaults()) }?;
         let cache = build(&opts)?;
         // SAFETY: `check_out` saw `out` non-NULL and aligned; the caller promises it writable.
         unsafe { out.write(Arc::into_raw(Arc::new(cache)).cast_mut()) };
@@ -646,17 +664,19 @@ unsafe fn invalidate_tag(
 }
 
 /// Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
-/// `sizeof(slabcache_stats_t)` first. Each counter is exact; under concurrent traffic they
-/// are not all read at the same instant.
+/// `sizeof(slabcache_stats_t)` first (a program built against an earlier header passes its
+/// version's size, and gets that version's fields). Each counter is exact; under concurrent
+/// traffic they are not all read at the same instant.
 ///
 /// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing written) for a NULL
-/// `cache` or `out`, or an `out->size` that is not `sizeof(slabcache_stats_t)`.
+/// `cache` or `out`, or an `out->size` that is neither `sizeof(slabcache_stats_t)` nor an
+/// earlier version's.
 ///
 /// # Safety
 ///
 /// `cache` is NULL or a live cache; `out` is NULL or points at an initialised `size_t` (its
-/// `size`), and at a whole writable `slabcache_stats_t` when that `size` is
-/// `sizeof(slabcache_stats_t)`.
+/// `size`), and at a whole writable struct of the version that `size` names when it names
+/// one.
 #[no_mangle]
 pub unsafe extern "C" fn slabcache_stats(
     cache: *const slabcache_t,
@@ -665,9 +685,6 @@ pub unsafe extern "C" fn slabcache_stats(
     run(|| {
         // SAFETY: `cache` is NULL or a live cache (this function's contract).
         let cache = unsafe { handle(cache) }?;
-        // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
-        // the struct when that size is this library's (this function's contract).
-        unsafe { check_size(out) }?;
         let stats = c_snapshot!(cache.stats(), Stats => slabcache_stats {
             hits,
             misses,
@@ -686,9 +703,9 @@ pub unsafe extern "C" fn slabcache_stats(
             load_waits,
             listener_panics,
         });
-        // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
-        unsafe { out.write(stats) };
-        Ok(())
+        // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
+        // its version's struct when that size names one (this function's contract).
+        unsafe { write_sized(out, &stats) }
     })
 }
 
@@ -887,6 +904,44 @@ mod tests {
         let status = unsafe { slabcache_new(ptr::from_ref(&short).cast(), &mut cache) };
         assert_eq!(status, SLABCACHE_INVALID_ARGUMENT);
         assert!(cache.is_null());
+    }
+
+    /// `slabcache_stats_t` as a program built against the header before `loads` lays it out:
+    /// 13 counters after its size.
+    #[repr(C)]
+    struct StatsBeforeLoads {
+        size: usize,
+        counters: [u64; 13],
+    }
+
+    /// The earlier version's size is taken, and its fields written (under Miri, no further
+    /// than the struct).
+    #[test]
+    fn the_stats_struct_of_the_previous_header_is_taken() {
+        let cache = new_cache(4096);
+        let mut stats = StatsBeforeLoads {
+            size: size_of::<StatsBeforeLoads>(),
+            counters: [u64::MAX; 13],
+        };
+        // SAFETY: a live cache; valid keys and values; a whole struct of the earlier version.
+        unsafe {
+            for key in [&b"a"[..], b"b", b"c"] {
+                let status =
+                    slabcache_set(cache, key.as_ptr(), 1, key.as_ptr(), 1, 0, ptr::null_mut());
+                assert_eq!(status, SLABCACHE_OK);
+            }
+            let status = slabcache_stats(cache, ptr::from_mut(&mut stats).cast());
+            assert_eq!(status, SLABCACHE_OK);
+            slabcache_free(cache);
+        }
+        assert_eq!(stats.size, size_of::<StatsBeforeLoads>());
+        let [_hits, _misses, inserts, .., max_bytes, _fixed] = stats.counters;
+        assert_eq!((inserts, max_bytes), (3, 8 << 20));
+        assert!(
+            stats.counters.iter().all(|&c| c != u64::MAX),
+            "{:?}",
+            stats.counters
+        );
     }
 
     /// The value is copied out through a buffer that overlaps the key: the key is done with

@@ -438,13 +438,22 @@ static void test_stats_count_evictions_and_expirations(void) {
     slabcache_free(cache);
 }
 
+/* slabcache_stats_t as a program built against the header before `loads` lays it out. */
+struct stats_before_loads {
+    size_t size;
+    uint64_t hits, misses, inserts, updates, removals, evictions, expirations, cas_failures,
+        entries, payload_bytes, arena_bytes_used, max_bytes, fixed_overhead_bytes;
+};
+
 static void test_stats_refuse_unknown_sizes(void) {
     slabcache_t *cache = new_cache();
     struct {
         slabcache_stats_t known;
         uint64_t later_fields[4];
     } longer;
-    const size_t sizes[] = {0, sizeof(slabcache_stats_t) - 8, sizeof longer};
+    const size_t sizes[] = {0, sizeof(slabcache_stats_t) - 8, sizeof longer,
+                            sizeof(struct stats_before_loads) - 8,
+                            sizeof(struct stats_before_loads) + 8};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         memset(&longer, 0x5A, sizeof longer);
         longer.known.size = sizes[i];
@@ -456,6 +465,41 @@ static void test_stats_refuse_unknown_sizes(void) {
     slabcache_stats_t stats;
     stats.size = sizeof stats;
     CHECK_STATUS(slabcache_stats(NULL, &stats), SLABCACHE_INVALID_ARGUMENT);
+    slabcache_free(cache);
+}
+
+static void test_stats_take_the_previous_headers_size(void) {
+    slabcache_t *cache = new_cache();
+    CHECK_STATUS(slabcache_set(cache, BYTES("a"), BYTES("xyz"), 0, NULL), SLABCACHE_OK);
+    CHECK(holds(cache, BYTES("a"), BYTES("xyz")));
+    /* What follows the old struct must stay as it was. */
+    struct {
+        struct stats_before_loads old;
+        uint64_t after[3];
+    } padded;
+    memset(&padded, 0x5A, sizeof padded);
+    padded.old.size = sizeof padded.old;
+    CHECK(sizeof padded.old < sizeof(slabcache_stats_t));
+    CHECK_STATUS(slabcache_stats(cache, (slabcache_stats_t *)(void *)&padded.old), SLABCACHE_OK);
+    CHECK(padded.old.size == sizeof padded.old);
+    CHECK(padded.old.hits == 1);
+    CHECK(padded.old.misses == 0);
+    CHECK(padded.old.inserts == 1);
+    CHECK(padded.old.entries == 1);
+    CHECK(padded.old.max_bytes == CACHE_BYTES);
+    CHECK(padded.old.fixed_overhead_bytes > 0);
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(padded.after[i] == UINT64_C(0x5A5A5A5A5A5A5A5A));
+    }
+    /* Exactly that size: allocated to it, so that ASan and valgrind see a write past it. */
+    struct stats_before_loads *heap = malloc(sizeof *heap);
+    CHECK(heap != NULL);
+    if (heap != NULL) {
+        heap->size = sizeof *heap;
+        CHECK_STATUS(slabcache_stats(cache, (slabcache_stats_t *)(void *)heap), SLABCACHE_OK);
+        CHECK(heap->inserts == 1);
+        free(heap);
+    }
     slabcache_free(cache);
 }
 
@@ -828,6 +872,7 @@ int main(void) {
     RUN(test_stats_count_every_operation);
     RUN(test_stats_count_evictions_and_expirations);
     RUN(test_stats_refuse_unknown_sizes);
+    RUN(test_stats_take_the_previous_headers_size);
     RUN(test_ttl_rules);
     RUN(test_keys_and_values_up_to_their_limits);
     RUN(test_writes_refuse_hostile_inputs);
