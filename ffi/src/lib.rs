@@ -1,9 +1,9 @@
 //! The C ABI of slabcache: the functions, types and constants of `include/slabcache.h`, which
 //! cbindgen generates from this crate (settings in `ffi/cbindgen.toml`; `tests/header.rs`
 //! fails when the committed header differs from what the crate generates). This file holds
-//! the cache itself: its handle, options, reads, writes, tags and stats; `load.rs` the
-//! read-through with a loader callback, `backed.rs` the cache in front of a source of
-//! callbacks.
+//! the cache itself: its handle, options, reads, writes, tags and stats; `listener.rs` the
+//! listener callback told of removals; `load.rs` the read-through with a loader callback,
+//! `backed.rs` the cache in front of a source of callbacks.
 //!
 //! Every entry point
 //! - runs its body under [`catch`], so a panic comes back as `SLABCACHE_PANIC` instead of
@@ -17,8 +17,9 @@
 // The types carry the names the C header gives them (`slabcache_t`, `slabcache_options_t`).
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::mem::size_of;
+use std::ptr;
 use std::slice;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,7 +45,9 @@ mod guard;
 mod scratch;
 
 // cbindgen writes the functions in the order it meets them, so the header shows the cache
-// (this file), then read-through, then backed caches.
+// (this file), then its listener, then read-through, then backed caches.
+mod listener;
+
 mod load;
 
 mod backed;
@@ -54,9 +57,11 @@ use args::{
     read_sized, tags_arg, value_arg, write_optional, write_sized, Versioned,
 };
 use guard::{catch, run, status_name, status_of, STATUS_PANIC};
+use listener::CListener;
 use scratch::with_scratch;
 
 pub use backed::*;
+pub use listener::*;
 pub use load::*;
 
 /// Success.
@@ -121,7 +126,9 @@ pub type slabcache_t = Cache;
 ///
 /// It begins with its own size so that later versions can add fields at the end: a program
 /// built against this header passes this version's size, and a library that does not know
-/// the size it is given refuses it (`SLABCACHE_INVALID_ARGUMENT`) rather than guess.
+/// the size it is given refuses it (`SLABCACHE_INVALID_ARGUMENT`) rather than guess. This
+/// library also takes the size of the version before `listener` was added (which ended with
+/// `max_value_bytes`), and reads the fields added since as their defaults.
 #[repr(C)]
 pub struct slabcache_options {
     /// `sizeof(slabcache_options_t)`, set by `slabcache_options_init`.
@@ -142,9 +149,26 @@ pub struct slabcache_options {
     /// values up to 4 KiB), and every size class in use holds at least one page: a cache of
     /// many value sizes wants `max_bytes` of 64 pages or more, or it evicts early.
     pub max_value_bytes: u32,
+    /// Told about every entry that leaves the cache or has its value replaced (see
+    /// `slabcache_listener_fn`); NULL (the default): no listener, and the cache copies and
+    /// queues nothing for one. It is called with `listener_ctx` from any thread, so both must
+    /// stay valid until the cache is freed: until `slabcache_free` has returned and every
+    /// backed cache made over the cache has been freed. None is called after that.
+    pub listener: slabcache_listener_fn,
+    /// Passed to `listener`; the library never reads it. Ignored without a listener.
+    pub listener_ctx: *mut c_void,
+    /// With a listener, the cache runs a maintenance thread that calls
+    /// `slabcache_run_pending_tasks` every this many milliseconds (real time), so that
+    /// expired entries are reported without traffic; 0 (the default) = 1,000. Ignored
+    /// without a listener. `slabcache_free` stops the thread at once, whatever the interval.
+    pub maintenance_interval_ms: u64,
 }
 
-impl Versioned for slabcache_options {}
+impl Versioned for slabcache_options {
+    // The version before the listener, whose last field was `max_value_bytes`.
+    const EARLIER_ENDS: &'static [usize] =
+        &[std::mem::offset_of!(slabcache_options, max_value_bytes) + size_of::<u32>()];
+}
 
 impl slabcache_options {
     /// What `slabcache_options_init` writes, and what an earlier version's struct lacks.
@@ -156,6 +180,9 @@ impl slabcache_options {
             default_ttl_ms: 0,
             ttl_jitter: 0.0,
             max_value_bytes: 0,
+            listener: None,
+            listener_ctx: ptr::null_mut(),
+            maintenance_interval_ms: 0,
         }
     }
 }
@@ -206,8 +233,9 @@ pub struct slabcache_stats {
     /// Read-through callers that waited for another caller's loader instead of running
     /// their own.
     pub load_waits: u64,
-    /// Calls of the cache's listener that panicked (a Rust-side setting: 0 for a cache made
-    /// through this API, which sets no listener).
+    /// Events whose delivery to the listener panicked inside the library (a bug; 0 unless
+    /// there is one): contained, and the next event still delivered. A C listener must not
+    /// unwind, so it never adds to this.
     pub listener_panics: u64,
 }
 
@@ -221,8 +249,8 @@ impl Versioned for slabcache_stats {
 /// A snapshot of a cache's counters (see `struct slabcache_stats`).
 pub type slabcache_stats_t = slabcache_stats;
 
-/// Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values) and
-/// its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
+/// Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values, no
+/// listener) and its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
 ///
 /// # Safety
 ///
@@ -239,18 +267,22 @@ pub unsafe extern "C" fn slabcache_options_init(opts: *mut slabcache_options_t) 
 }
 
 /// Makes a cache with the settings `*opts` and stores it in `*out`, owned by the caller
-/// until `slabcache_free`. `opts` is only read during the call.
+/// until `slabcache_free`. `opts` is only read during the call; with a listener, it starts
+/// the cache's maintenance thread.
 ///
 /// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (`*out` untouched) for a NULL
 /// `opts` or `out`, an `opts->size` that is neither `sizeof(slabcache_options_t)` nor an
 /// earlier version's, `max_bytes` 0 or less than one page, NaN or out-of-range
-/// `ttl_jitter`, `max_value_bytes` above 64 MiB, or an arena the system cannot map.
+/// `ttl_jitter`, `max_value_bytes` above 64 MiB, an arena the system cannot map, or a
+/// maintenance thread it cannot start.
 ///
 /// # Safety
 ///
 /// `opts` is NULL or points at an initialised `size_t` (its `size`), and at a whole readable
 /// struct of the version that `size` names (this one's, or an earlier one's) when it names
-/// one. `out` is NULL or points at a writable `slabcache_t *`.
+/// one. A listener is a function of its declared type, which may be called with
+/// `listener_ctx` as `slabcache_listener_fn` says. `out` is NULL or points at a writable
+/// `slabcache_t *`.
 #[no_mangle]
 pub unsafe extern "C" fn slabcache_new(
     opts: *const slabcache_options_t,
@@ -260,32 +292,40 @@ pub unsafe extern "C" fn slabcache_new(
         check_out(out)?;
         // SAFETY: `opts` is NULL or begins with an initialised `size`, followed by the rest of
         // its version's struct when that size names one (this function's contract); its
-        // fields are integers and a float.
+        // fields are integers, a float, a raw pointer and a nullable function pointer.
         let opts = unsafe { read_sized(opts, slabcache_options::defaults()) }?;
         let cache = build(&opts)?;
         // SAFETY: `check_out` saw `out` non-NULL and aligned; the caller promises it writable.
-        unsafe { out.write(Arc::into_raw(Arc::new(cache)).cast_mut()) };
+        unsafe { out.write(Arc::into_raw(cache).cast_mut()) };
         Ok(())
     })
 }
 
 /// Frees a cache made by `slabcache_new`, with all its entries. NULL is a no-op.
 ///
+/// It first stops the cache's maintenance thread, waiting for the listener call that thread
+/// may be making.
+///
 /// A backed cache made over it (`slabcache_backed_new`) holds a reference of its own: the
 /// cache's memory then goes when the last of them is freed, and the backed cache goes on
-/// working meanwhile.
+/// working meanwhile, without the maintenance thread (its calls still deliver events to the
+/// listener).
 ///
 /// # Safety
 ///
 /// `cache` is NULL or a cache from `slabcache_new` that was not freed yet, and no other call
-/// on it runs now or later.
+/// on it runs now or later; nor is it called from the cache's listener.
 #[no_mangle]
 pub unsafe extern "C" fn slabcache_free(cache: *mut slabcache_t) {
     catch((), || {
         if !cache.is_null() {
             // SAFETY: `cache` came from `Arc::into_raw` in `slabcache_new` and, by the caller's
             // contract, its reference is given back once, with no other call using it.
-            drop(unsafe { Arc::from_raw(cache) });
+            let cache = unsafe { Arc::from_raw(cache) };
+            // A round of the maintenance thread holds a reference of its own, so dropping this
+            // one would not wait for the listener call it may be making.
+            cache.stop_maintenance();
+            drop(cache);
         }
     })
 }
@@ -740,8 +780,8 @@ const VERSION: &CStr =
         Err(_) => panic!("the package version contains a NUL byte"),
     };
 
-/// Builds the cache that `opts` describes.
-fn build(opts: &slabcache_options_t) -> Result<Cache, c_int> {
+/// Builds the cache that `opts` describes, with its maintenance thread if it has a listener.
+fn build(opts: &slabcache_options_t) -> Result<Arc<Cache>, c_int> {
     let max_value_bytes = match opts.max_value_bytes {
         0 => SLABCACHE_DEFAULT_MAX_VALUE_BYTES,
         bytes => bytes,
@@ -758,7 +798,15 @@ fn build(opts: &slabcache_options_t) -> Result<Cache, c_int> {
     if !matches!(opts.default_ttl_ms, 0 | SLABCACHE_TTL_NONE) {
         builder = builder.default_ttl(Duration::from_millis(opts.default_ttl_ms));
     }
-    builder.build().map_err(|e| status_of(&e))
+    if let Some(listener) = CListener::new(opts.listener, opts.listener_ctx) {
+        builder = builder.listener(move |event| listener.call(event));
+    }
+    // 0 is the engine's default; any other number of milliseconds is a valid interval (the
+    // largest, about 584 million years, only ever ends by `slabcache_free`).
+    if opts.maintenance_interval_ms != 0 {
+        builder = builder.maintenance_interval(Duration::from_millis(opts.maintenance_interval_ms));
+    }
+    builder.build_shared().map_err(|e| status_of(&e))
 }
 
 /// The writes, which differ only in their condition, or in the tags they give the entry.
@@ -906,6 +954,18 @@ mod tests {
         assert!(cache.is_null());
     }
 
+    /// `slabcache_options_t` as a program built against the header before the listener
+    /// lays it out.
+    #[repr(C)]
+    struct OptionsBeforeListener {
+        size: usize,
+        max_bytes: u64,
+        max_entries: u64,
+        default_ttl_ms: u64,
+        ttl_jitter: f64,
+        max_value_bytes: u32,
+    }
+
     /// `slabcache_stats_t` as a program built against the header before `loads` lays it out:
     /// 13 counters after its size.
     #[repr(C)]
@@ -914,11 +974,22 @@ mod tests {
         counters: [u64; 13],
     }
 
-    /// The earlier version's size is taken, and its fields written (under Miri, no further
-    /// than the struct).
+    /// The earlier versions' sizes are taken: the options' fields are read (under Miri, no
+    /// further than the struct), and the stats' written (no further either).
     #[test]
-    fn the_stats_struct_of_the_previous_header_is_taken() {
-        let cache = new_cache(4096);
+    fn the_structs_of_the_previous_header_are_taken() {
+        let old = OptionsBeforeListener {
+            size: size_of::<OptionsBeforeListener>(),
+            max_bytes: 8 << 20,
+            max_entries: 2,
+            default_ttl_ms: 0,
+            ttl_jitter: 0.0,
+            max_value_bytes: 4096,
+        };
+        let mut cache = ptr::null_mut();
+        // SAFETY: a whole struct of the earlier version, which its size names.
+        let status = unsafe { slabcache_new(ptr::from_ref(&old).cast(), &mut cache) };
+        assert_eq!(status, SLABCACHE_OK);
         let mut stats = StatsBeforeLoads {
             size: size_of::<StatsBeforeLoads>(),
             counters: [u64::MAX; 13],
@@ -935,8 +1006,10 @@ mod tests {
             slabcache_free(cache);
         }
         assert_eq!(stats.size, size_of::<StatsBeforeLoads>());
-        let [_hits, _misses, inserts, .., max_bytes, _fixed] = stats.counters;
-        assert_eq!((inserts, max_bytes), (3, 8 << 20));
+        let [_hits, _misses, inserts, _updates, _removals, evictions, .., max_bytes, _fixed] =
+            stats.counters;
+        // `max_entries` and `max_bytes` were read from the old struct, and the counters written.
+        assert_eq!((inserts, evictions, max_bytes), (3, 1, 8 << 20));
         assert!(
             stats.counters.iter().all(|&c| c != u64::MAX),
             "{:?}",

@@ -106,6 +106,9 @@ static void test_options_init_fills_size_and_defaults(void) {
     CHECK(opts.default_ttl_ms == 0);
     CHECK(opts.ttl_jitter == 0.0);
     CHECK(opts.max_value_bytes == 0);
+    CHECK(opts.listener == NULL);
+    CHECK(opts.listener_ctx == NULL);
+    CHECK(opts.maintenance_interval_ms == 0);
     slabcache_options_init(NULL);
 }
 
@@ -182,6 +185,61 @@ static void test_new_refuses_invalid_options(void) {
     opts = default_options();
     opts.max_value_bytes = (64u << 20) + 1;
     check_refused(&opts, "max_value_bytes above 64 MiB");
+}
+
+/* slabcache_options_t as a program built against the header before the listener lays it
+ * out. */
+struct options_before_listener {
+    size_t size;
+    uint64_t max_bytes;
+    uint64_t max_entries;
+    uint64_t default_ttl_ms;
+    double ttl_jitter;
+    uint32_t max_value_bytes;
+};
+
+static void test_the_previous_headers_options_are_taken(void) {
+    /* Exactly that size, allocated to it, so that ASan and valgrind see a read past it. */
+    struct options_before_listener *old = malloc(sizeof *old);
+    CHECK(old != NULL);
+    if (old == NULL) {
+        return;
+    }
+    memset(old, 0, sizeof *old);
+    old->size = sizeof *old;
+    CHECK(old->size < sizeof(slabcache_options_t));
+    old->max_bytes = CACHE_BYTES;
+    old->max_entries = 4;
+    old->max_value_bytes = SMALL_VALUE_LIMIT;
+    slabcache_t *cache = NULL;
+    CHECK_STATUS(slabcache_new((const slabcache_options_t *)(const void *)old, &cache),
+                 SLABCACHE_OK);
+    if (cache != NULL) {
+        char name[16];
+        for (int i = 0; i < 10; i++) {
+            int len = snprintf(name, sizeof name, "k%d", i);
+            CHECK_STATUS(
+                slabcache_set(cache, (const uint8_t *)name, (size_t)len, BYTES("v"), 0, NULL),
+                SLABCACHE_OK);
+        }
+        slabcache_stats_t stats = stats_of(cache);
+        CHECK(stats.entries <= 4); /* max_entries was read */
+        CHECK(stats.max_bytes == CACHE_BYTES);
+        /* and max_value_bytes, the old struct's last field */
+        static const uint8_t too_long[SMALL_VALUE_LIMIT + 1];
+        CHECK_STATUS(slabcache_set(cache, BYTES("long"), too_long, sizeof too_long, 0, NULL),
+                     SLABCACHE_VALUE_TOO_LARGE);
+        slabcache_free(cache);
+    }
+
+    /* Sizes between the versions, or the old fields' end without its padding: refused. */
+    const size_t refused[] = {sizeof *old - 4, sizeof *old + 8, sizeof(slabcache_options_t) - 8};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        slabcache_options_t opts = default_options();
+        opts.size = refused[i];
+        check_refused(&opts, "a size between the versions");
+    }
+    free(old);
 }
 
 static void test_free_accepts_null(void) { slabcache_free(NULL); }
@@ -859,6 +917,7 @@ int main(void) {
     RUN(test_options_init_fills_size_and_defaults);
     RUN(test_new_accepts_the_edges_of_every_range);
     RUN(test_new_refuses_invalid_options);
+    RUN(test_the_previous_headers_options_are_taken);
     RUN(test_free_accepts_null);
     RUN(test_set_then_get);
     RUN(test_get_reports_a_buffer_too_small);
