@@ -502,7 +502,8 @@ static void test_hostile_listener_settings(void) {
     }
 
     /* Every interval is one: the longest never wakes by itself, and free still stops it at
-     * once; 0 is the default; the shortest runs all the time. */
+     * once; 0 is the default; the shortest runs all the time. (Counted once free returns:
+     * a round of the maintenance thread may be delivering the write's event meanwhile.) */
     const uint64_t intervals[] = {UINT64_MAX, UINT64_MAX / 1000, 0, 1};
     for (size_t i = 0; i < sizeof intervals / sizeof intervals[0]; i++) {
         heard_init(&heard);
@@ -510,8 +511,8 @@ static void test_hostile_listener_settings(void) {
                                     &heard);
         CHECK_STATUS(slabcache_set(cache, BYTES("a"), BYTES("1"), 0, NULL), SLABCACHE_OK);
         CHECK_STATUS(slabcache_set(cache, BYTES("a"), BYTES("2"), 0, NULL), SLABCACHE_OK);
-        CHECK(heard_of(&heard, SLABCACHE_CAUSE_REPLACED) == 1);
         slabcache_free(cache);
+        CHECK(heard_of(&heard, SLABCACHE_CAUSE_REPLACED) == 1);
     }
 }
 
