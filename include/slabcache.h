@@ -9,7 +9,8 @@
  *   says: on success, and for SLABCACHE_BUFFER_TOO_SMALL and SLABCACHE_VERSION_MISMATCH.
  * - Pointers: the library keeps no pointer the caller passes beyond the call, but for a
  *   backed cache's source context (`slabcache_source_t.ctx`, kept until
- *   slabcache_backed_free returns). Keys, values, tags and options are read during the call
+ *   slabcache_backed_free returns) and a listener's (`slabcache_options_t.listener_ctx`, kept
+ *   until the cache is freed). Keys, values, tags and options are read during the call
  *   only; reads copy into the caller's buffer. The library owns the caches it makes, from
  *   slabcache_new to slabcache_free and from slabcache_backed_new to slabcache_backed_free.
  *   The strings slabcache_status_str and slabcache_version return are static.
@@ -17,9 +18,10 @@
  *   `const slabcache_backed_t *`) may be called from any number of threads at once on the
  *   same cache. slabcache_free (slabcache_backed_free) must not overlap another call on
  *   that cache.
- * - Callbacks (loaders, a source's functions) are called with no lock of the library held,
- *   so they may call the library; they must return normally: no C++ exception or longjmp
- *   may leave them. A backed cache calls its source from its own threads too.
+ * - Callbacks (loaders, a source's functions, a listener) are called with no lock of the
+ *   library held, so they may call the library; they must return normally: no C++
+ *   exception or longjmp may leave them. A backed cache calls its source from its own
+ *   threads too, and a cache with a listener calls it from its maintenance thread.
  * - Hostile input: NULL handles, NULL pointers with non-zero lengths, empty keys, lengths
  *   above PTRDIFF_MAX, NULL required callbacks, structs whose `size` is not this header's,
  *   and out-of-range settings are SLABCACHE_INVALID_ARGUMENT, never a crash. A panic inside
@@ -85,7 +87,8 @@ typedef struct slabcache slabcache_t;
 /**
  * A NULL handle, a NULL pointer with a non-zero length, an empty key, a length no object can
  * have (above `PTRDIFF_MAX`), a NULL or misaligned required out-parameter, version 0, an
- * options or stats struct whose `size` is not this library's, or an out-of-range option.
+ * options or stats struct whose `size` is none this library knows, or an out-of-range
+ * option.
  */
 #define SLABCACHE_INVALID_ARGUMENT 7
 
@@ -134,6 +137,42 @@ typedef struct slabcache slabcache_t;
  * The longest value when `max_value_bytes` is 0: 1 MiB.
  */
 #define SLABCACHE_DEFAULT_MAX_VALUE_BYTES (1 << 20)
+
+/**
+ * `cause`: the entry was dropped to make room (for a new entry, under `max_entries`, or to
+ * give its memory to entries of another size). Counted in `slabcache_stats_t.evictions`.
+ */
+#define SLABCACHE_CAUSE_EVICTED 1
+
+/**
+ * `cause`: the entry's TTL ran out, and a write of its key, a delete, the eviction or the
+ * maintenance (`slabcache_run_pending_tasks`, the maintenance thread) found it. Counted in
+ * `expirations`.
+ */
+#define SLABCACHE_CAUSE_EXPIRED 2
+
+/**
+ * `cause`: removed by `slabcache_delete` or `slabcache_delete_if_version`. Counted in
+ * `removals`.
+ */
+#define SLABCACHE_CAUSE_REMOVED 3
+
+/**
+ * `cause`: a write replaced the entry's value; the event carries the value it replaced.
+ * Counted in `updates`.
+ */
+#define SLABCACHE_CAUSE_REPLACED 4
+
+/**
+ * `cause`: removed by `slabcache_clear`. Counted in `removals`.
+ */
+#define SLABCACHE_CAUSE_CLEARED 5
+
+/**
+ * `cause`: removed by `slabcache_invalidate_tag` (or `slabcache_backed_invalidate_tag`) of
+ * one of its tags. Counted in `removals`.
+ */
+#define SLABCACHE_CAUSE_TAG_INVALIDATED 6
 
 /**
  * `write_mode`: a write goes to the source, then to the cache; it returns once both hold it.
@@ -186,11 +225,43 @@ struct slabcache_backed;
 struct slabcache_sink;
 
 /**
+ * A listener: told about every entry that leaves the cache or has its value replaced, with
+ * its key (`key_len` bytes), the value it held (`value_len` bytes; for
+ * `SLABCACHE_CAUSE_REPLACED`, the value before the write) and why (`cause`, one of the
+ * `SLABCACHE_CAUSE_*` codes). Each entry is reported once per cause, as `slabcache_stats`
+ * counts it.
+ *
+ * - **When and where.** It is called with no lock of the library held, at the end of the
+ *   call that made the event, on that call's thread; or on another thread that is
+ *   delivering events at the time (a writer of the same cache, a backed cache's thread), or
+ *   on the cache's maintenance thread (see `maintenance_interval_ms`). Never two calls at
+ *   once: events are delivered one at a time, in the order they were queued.
+ * - **Calling back.** It may call the library, this cache included: read, write, delete,
+ *   even writes that evict or replace entries. The events those cause are queued and
+ *   delivered after it returns, by the same loop, never by a nested call, and nothing
+ *   deadlocks. It must not free the cache, and it delays the call it runs at the end of:
+ *   keep it short.
+ * - **Pointers.** `key` and `value` are readable during the call only; copy what you keep.
+ *   `ctx` is the options' `listener_ctx`.
+ * - **Returning.** It must return normally: no C++ exception and no `longjmp` may leave it
+ *   (the C++ wrapper's trampoline catches exceptions). A panic inside the library on the
+ *   listener's path is contained and counted in `slabcache_stats_t.listener_panics`.
+ */
+typedef void (*slabcache_listener_fn)(void *ctx,
+                                      const uint8_t *key,
+                                      size_t key_len,
+                                      const uint8_t *value,
+                                      size_t value_len,
+                                      int cause);
+
+/**
  * The settings of a new cache. Fill it with `slabcache_options_init`, then set what you need.
  *
  * It begins with its own size so that later versions can add fields at the end: a program
  * built against this header passes this version's size, and a library that does not know
- * the size it is given refuses it (`SLABCACHE_INVALID_ARGUMENT`) rather than guess.
+ * the size it is given refuses it (`SLABCACHE_INVALID_ARGUMENT`) rather than guess. This
+ * library also takes the size of the version before `listener` was added (which ended with
+ * `max_value_bytes`), and reads the fields added since as their defaults.
  */
 struct slabcache_options {
   /**
@@ -223,6 +294,25 @@ struct slabcache_options {
    * many value sizes wants `max_bytes` of 64 pages or more, or it evicts early.
    */
   uint32_t max_value_bytes;
+  /**
+   * Told about every entry that leaves the cache or has its value replaced (see
+   * `slabcache_listener_fn`); NULL (the default): no listener, and the cache copies and
+   * queues nothing for one. It is called with `listener_ctx` from any thread, so both must
+   * stay valid until the cache is freed: until `slabcache_free` has returned and every
+   * backed cache made over the cache has been freed. None is called after that.
+   */
+  slabcache_listener_fn listener;
+  /**
+   * Passed to `listener`; the library never reads it. Ignored without a listener.
+   */
+  void *listener_ctx;
+  /**
+   * With a listener, the cache runs a maintenance thread that calls
+   * `slabcache_run_pending_tasks` every this many milliseconds (real time), so that
+   * expired entries are reported without traffic; 0 (the default) = 1,000. Ignored
+   * without a listener. `slabcache_free` stops the thread at once, whatever the interval.
+   */
+  uint64_t maintenance_interval_ms;
 };
 
 /**
@@ -234,7 +324,9 @@ typedef struct slabcache_options slabcache_options_t;
  * A snapshot of a cache's counters and sizes, from `slabcache_stats`.
  *
  * It begins with its own size, like `slabcache_options_t`: set `size` to
- * `sizeof(slabcache_stats_t)` before the call.
+ * `sizeof(slabcache_stats_t)` before the call. This library also takes the size of the
+ * version before `loads` was added (which ended with `fixed_overhead_bytes`), and writes only
+ * the fields that version has.
  */
 struct slabcache_stats {
   /**
@@ -305,8 +397,9 @@ struct slabcache_stats {
    */
   uint64_t load_waits;
   /**
-   * Calls of the cache's listener that panicked (a Rust-side setting: 0 for a cache made
-   * through this API, which sets no listener).
+   * Events whose delivery to the listener panicked inside the library (a bug; 0 unless
+   * there is one): contained, and the next event still delivered. A C listener must not
+   * unwind, so it never adds to this.
    */
   uint64_t listener_panics;
 };
@@ -600,8 +693,8 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values) and
- * its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
+ * Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values, no
+ * listener) and its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
  *
  * # Safety
  *
@@ -611,32 +704,40 @@ void slabcache_options_init(slabcache_options_t *opts);
 
 /**
  * Makes a cache with the settings `*opts` and stores it in `*out`, owned by the caller
- * until `slabcache_free`. `opts` is only read during the call.
+ * until `slabcache_free`. `opts` is only read during the call; with a listener, it starts
+ * the cache's maintenance thread.
  *
  * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (`*out` untouched) for a NULL
- * `opts` or `out`, an `opts->size` that is not `sizeof(slabcache_options_t)`, `max_bytes` 0
- * or less than one page, NaN or out-of-range `ttl_jitter`, `max_value_bytes` above 64 MiB,
- * or an arena the system cannot map.
+ * `opts` or `out`, an `opts->size` that is neither `sizeof(slabcache_options_t)` nor an
+ * earlier version's, `max_bytes` 0 or less than one page, NaN or out-of-range
+ * `ttl_jitter`, `max_value_bytes` above 64 MiB, an arena the system cannot map, or a
+ * maintenance thread it cannot start.
  *
  * # Safety
  *
  * `opts` is NULL or points at an initialised `size_t` (its `size`), and at a whole readable
- * `slabcache_options_t` when that `size` is `sizeof(slabcache_options_t)`. `out` is NULL or
- * points at a writable `slabcache_t *`.
+ * struct of the version that `size` names (this one's, or an earlier one's) when it names
+ * one. A listener is a function of its declared type, which may be called with
+ * `listener_ctx` as `slabcache_listener_fn` says. `out` is NULL or points at a writable
+ * `slabcache_t *`.
  */
 int slabcache_new(const slabcache_options_t *opts, slabcache_t **out);
 
 /**
  * Frees a cache made by `slabcache_new`, with all its entries. NULL is a no-op.
  *
+ * It first stops the cache's maintenance thread, waiting for the listener call that thread
+ * may be making.
+ *
  * A backed cache made over it (`slabcache_backed_new`) holds a reference of its own: the
  * cache's memory then goes when the last of them is freed, and the backed cache goes on
- * working meanwhile.
+ * working meanwhile, without the maintenance thread (its calls still deliver events to the
+ * listener).
  *
  * # Safety
  *
  * `cache` is NULL or a cache from `slabcache_new` that was not freed yet, and no other call
- * on it runs now or later.
+ * on it runs now or later; nor is it called from the cache's listener.
  */
 void slabcache_free(slabcache_t *cache);
 
@@ -843,17 +944,19 @@ int slabcache_invalidate_tag(const slabcache_t *cache,
 
 /**
  * Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
- * `sizeof(slabcache_stats_t)` first. Each counter is exact; under concurrent traffic they
- * are not all read at the same instant.
+ * `sizeof(slabcache_stats_t)` first (a program built against an earlier header passes its
+ * version's size, and gets that version's fields). Each counter is exact; under concurrent
+ * traffic they are not all read at the same instant.
  *
  * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing written) for a NULL
- * `cache` or `out`, or an `out->size` that is not `sizeof(slabcache_stats_t)`.
+ * `cache` or `out`, or an `out->size` that is neither `sizeof(slabcache_stats_t)` nor an
+ * earlier version's.
  *
  * # Safety
  *
  * `cache` is NULL or a live cache; `out` is NULL or points at an initialised `size_t` (its
- * `size`), and at a whole writable `slabcache_stats_t` when that `size` is
- * `sizeof(slabcache_stats_t)`.
+ * `size`), and at a whole writable struct of the version that `size` names when it names
+ * one.
  */
 int slabcache_stats(const slabcache_t *cache, slabcache_stats_t *out);
 
@@ -868,6 +971,21 @@ const char *slabcache_status_str(int status);
  * The library's version, e.g. `"0.1.0"`. A static string, never NULL; do not free it.
  */
 const char *slabcache_version(void);
+
+/**
+ * Reaps expired entries (a bounded sample of each size class) and delivers the events
+ * waiting for the listener, on this thread: what the maintenance thread does every
+ * `maintenance_interval_ms`, for a caller who wants expirations found at a time of its
+ * choosing, or found at all on a cache without a listener (they are otherwise found by
+ * traffic). A sparse cache may take several calls to give up all its expired entries.
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` for a NULL `cache`.
+ *
+ * # Safety
+ *
+ * `cache` is NULL or a live cache.
+ */
+int slabcache_run_pending_tasks(const slabcache_t *cache);
 
 /**
  * Reads through `cache`: the value of `key` (`key_len` bytes), from the cache or, on a

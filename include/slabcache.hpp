@@ -13,7 +13,8 @@
  *   });
  *
  * Backed (a cache in front of a Source of std::function callbacks), tags (set_tagged,
- * invalidate_tag) and read-through (get_or_load) are at the end of this file.
+ * invalidate_tag) and read-through (get_or_load) are at the end of this file; a listener told
+ * of every entry that leaves the cache is a setting (Options::listener).
  *
  * Errors. The answers "no" of the API are return values, never exceptions: a miss is an
  * empty std::optional from get(); add() on a present key and replace() on an absent one
@@ -33,6 +34,9 @@
  * write (the callback's code is slabcache::callback_exception), and the call that ran the
  * callback on its own thread rethrows it. Callers that only waited for that load, and
  * failures of C callbacks, throw slabcache::CallbackError instead, which carries the code.
+ * A listener's exceptions are caught too, and counted (Cache::listener_exceptions()), not
+ * rethrown: it runs at the end of whichever call made the event, on any thread, or on the
+ * cache's maintenance thread, and none of those calls is the listener's to fail.
  *
  * Threads. A Cache may be used from any number of threads at once, through const
  * references: every operation is a const member function. Moving, assigning and destroying
@@ -42,6 +46,7 @@
 #ifndef SLABCACHE_HPP
 #define SLABCACHE_HPP
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -142,6 +147,14 @@ inline void check(int status) {
     if (status != SLABCACHE_OK) {
         throw Error(status);
     }
+}
+
+/** A duration setting in milliseconds; negative ones throw Error(errc::invalid_argument). */
+inline std::uint64_t setting_ms(std::chrono::milliseconds ms) {
+    if (ms.count() < 0) {
+        throw Error(SLABCACHE_INVALID_ARGUMENT);
+    }
+    return static_cast<std::uint64_t>(ms.count());
 }
 
 /** What a wrapper callback threw on this thread, for the call that ran it to rethrow. */
@@ -267,6 +280,25 @@ private:
     std::uint64_t milliseconds_;
 };
 
+/** Why an entry left the cache, or had its value replaced: the SLABCACHE_CAUSE_* codes. */
+enum class cause : int {
+    evicted = SLABCACHE_CAUSE_EVICTED,                 /* dropped to make room */
+    expired = SLABCACHE_CAUSE_EXPIRED,                 /* its TTL ran out */
+    removed = SLABCACHE_CAUSE_REMOVED,                 /* erase(), erase_if_version() */
+    replaced = SLABCACHE_CAUSE_REPLACED,               /* a write; the value is the old one */
+    cleared = SLABCACHE_CAUSE_CLEARED,                 /* clear() */
+    tag_invalidated = SLABCACHE_CAUSE_TAG_INVALIDATED, /* invalidate_tag() */
+};
+
+/**
+ * A listener (Options::listener): told of every entry that leaves the cache or has its value
+ * replaced, with its key, the value it held and why; see slabcache_listener_fn for when and
+ * on which thread. The views are valid during the call only. It may use the cache (its own
+ * events come after it returns, never inside it), from any thread, one call at a time. What
+ * it throws is caught and counted in Cache::listener_exceptions().
+ */
+using Listener = std::function<void(std::string_view key, std::string_view value, cause why)>;
+
 /** The settings of a Cache; see slabcache_options_t for each. */
 struct Options {
     std::uint64_t max_bytes = 0;  /* required */
@@ -274,6 +306,9 @@ struct Options {
     std::chrono::milliseconds default_ttl{0};  /* 0: entries do not expire */
     double ttl_jitter = 0.0;
     std::uint32_t max_value_bytes = 0;  /* 0: SLABCACHE_DEFAULT_MAX_VALUE_BYTES */
+    Listener listener;  /* empty: none */
+    /* With a listener, how often the maintenance thread reports expirations; 0: 1 s. */
+    std::chrono::milliseconds maintenance_interval{0};
 };
 
 /** How a conditional write or delete went. */
@@ -314,33 +349,67 @@ inline int load_trampoline(void *ctx, const std::uint8_t *key, std::size_t key_l
     });
 }
 
+/**
+ * A Cache's listener and the exceptions it threw: the listener's context. Shared by the Cache
+ * and every Backed made over it, since the C cache calls the listener until the last of them
+ * is freed.
+ */
+struct ListenerState {
+    explicit ListenerState(Listener listen) : listener(std::move(listen)) {}
+    const Listener listener;
+    std::atomic<std::uint64_t> exceptions{0};
+};
+
+inline void listener_trampoline(void *ctx, const std::uint8_t *key, std::size_t key_len,
+                                const std::uint8_t *value, std::size_t value_len,
+                                int why) noexcept {
+    auto *state = static_cast<ListenerState *>(ctx);
+    try {
+        state->listener(text(key, key_len), text(value, value_len), static_cast<cause>(why));
+    } catch (...) {
+        state->exceptions.fetch_add(1, std::memory_order_relaxed);
+    }
+}
+
 }  // namespace detail
 
-/** A cache: owns a slabcache_t and frees it when destroyed. Movable, not copyable. */
+/**
+ * A cache: owns a slabcache_t and frees it when destroyed. Movable, not copyable.
+ *
+ * A listener that uses the cache reaches it through a reference or pointer set once the
+ * Cache is made (no event comes before its first write), and the Cache must then stay where
+ * it is while the listener may run.
+ */
 class Cache {
 public:
     /** Throws Error(errc::invalid_argument) for settings the library refuses. */
     explicit Cache(const Options &options) {
-        if (options.default_ttl.count() < 0) {
-            throw Error(SLABCACHE_INVALID_ARGUMENT);
-        }
         slabcache_options_t raw;
         slabcache_options_init(&raw);
         raw.max_bytes = options.max_bytes;
         raw.max_entries = options.max_entries;
-        raw.default_ttl_ms = static_cast<std::uint64_t>(options.default_ttl.count());
+        raw.default_ttl_ms = detail::setting_ms(options.default_ttl);
         raw.ttl_jitter = options.ttl_jitter;
         raw.max_value_bytes = options.max_value_bytes;
+        raw.maintenance_interval_ms = detail::setting_ms(options.maintenance_interval);
+        if (options.listener) {
+            listener_ = std::make_shared<detail::ListenerState>(options.listener);
+            raw.listener = &detail::listener_trampoline;
+            raw.listener_ctx = listener_.get();
+        }
         detail::check(slabcache_new(&raw, &cache_));
     }
 
     Cache(const Cache &) = delete;
     Cache &operator=(const Cache &) = delete;
-    Cache(Cache &&other) noexcept : cache_(std::exchange(other.cache_, nullptr)) {}
+    Cache(Cache &&other) noexcept
+        : cache_(std::exchange(other.cache_, nullptr)), listener_(std::move(other.listener_)) {}
     Cache &operator=(Cache &&other) noexcept {
         if (this != &other) {
+            /* Freed first: it calls the listener until then. */
             slabcache_free(cache_);
             cache_ = std::exchange(other.cache_, nullptr);
+            listener_ = std::move(other.listener_);
         }
         return *this;
     }
@@ -538,10 +607,24 @@ public:
         return stats;
     }
 
+    /**
+     * Reaps expired entries and delivers the listener's pending events on this thread, as
+     * the maintenance thread does every maintenance_interval (slabcache_run_pending_tasks).
+     */
+    void run_pending_tasks() const { detail::check(slabcache_run_pending_tasks(cache_)); }
+
+    /** How many times the listener threw (each caught, and the next event still told). */
+    std::uint64_t listener_exceptions() const noexcept {
+        return listener_ ? listener_->exceptions.load(std::memory_order_relaxed) : 0;
+    }
+
     /** The C handle, for the C API; owned by this Cache; NULL once moved from. */
     const slabcache_t *handle() const noexcept { return cache_; }
 
 private:
+    /* A Backed shares the listener's state, which the C cache it keeps alive calls. */
+    friend class Backed;
+
     /** slabcache_set, slabcache_add and slabcache_replace share this signature. */
     using WriteFunction = int (*)(const slabcache_t *, const std::uint8_t *, std::size_t,
                                   const std::uint8_t *, std::size_t, std::uint64_t,
@@ -555,6 +638,8 @@ private:
     }
 
     slabcache_t *cache_ = nullptr;
+    /** The listener's context; on the heap, so that it stays put when the Cache moves. */
+    std::shared_ptr<detail::ListenerState> listener_;
 };
 
 /**
@@ -604,14 +689,6 @@ inline const slabcache_backed_options_t &backed_defaults() noexcept {
 
 inline std::chrono::milliseconds default_ms(std::uint64_t ms) noexcept {
     return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
-}
-
-/** A duration setting in milliseconds; negative ones throw Error(errc::invalid_argument). */
-inline std::uint64_t setting_ms(std::chrono::milliseconds ms) {
-    if (ms.count() < 0) {
-        throw Error(SLABCACHE_INVALID_ARGUMENT);
-    }
-    return static_cast<std::uint64_t>(ms.count());
 }
 
 }  // namespace detail
@@ -700,15 +777,16 @@ inline int source_remove_batch(void *ctx, const std::uint8_t *const *keys,
  * Source; destroying it flushes the write-behind queue and stops its threads. Movable, not
  * copyable; every operation is const and may be called from any number of threads at once.
  *
- * It keeps the Cache's C cache alive by itself, so it may outlive the Cache it was made
- * from; that cache should serve it only (its entries are framed, see slabcache_backed_new).
+ * It keeps the Cache's C cache alive by itself, and the Cache's listener with it, so it may
+ * outlive the Cache it was made from; that cache should serve it only (its entries are
+ * framed, see slabcache_backed_new).
  */
 class Backed {
 public:
     /** Throws Error(errc::invalid_argument) for a Source without load, store or remove, or
      * settings the library refuses. */
     Backed(const Cache &cache, Source source, const BackedOptions &options = BackedOptions())
-        : source_(std::make_unique<Source>(std::move(source))) {
+        : source_(std::make_unique<Source>(std::move(source))), listener_(cache.listener_) {
         if (!source_->load || !source_->store || !source_->remove) {
             throw Error(SLABCACHE_INVALID_ARGUMENT);
         }
@@ -746,13 +824,16 @@ public:
     Backed(const Backed &) = delete;
     Backed &operator=(const Backed &) = delete;
     Backed(Backed &&other) noexcept
-        : source_(std::move(other.source_)), backed_(std::exchange(other.backed_, nullptr)) {}
+        : source_(std::move(other.source_)),
+          listener_(std::move(other.listener_)),
+          backed_(std::exchange(other.backed_, nullptr)) {}
     Backed &operator=(Backed &&other) noexcept {
         if (this != &other) {
-            /* Freed first: its threads use the Source until then. */
+            /* Freed first: its threads use the Source (and the listener) until then. */
             slabcache_backed_free(backed_);
             backed_ = std::exchange(other.backed_, nullptr);
             source_ = std::move(other.source_);
+            listener_ = std::move(other.listener_);
         }
         return *this;
     }
@@ -845,6 +926,8 @@ public:
 private:
     /** The callbacks' context: on the heap, so that it stays put when the Backed moves. */
     std::unique_ptr<Source> source_;
+    /** The cache's listener, which this Backed's calls reach while it keeps the cache. */
+    std::shared_ptr<detail::ListenerState> listener_;
     slabcache_backed_t *backed_ = nullptr;
 };
 

@@ -13,9 +13,11 @@
 #    C++); slabcache.hpp compiles alone.
 # 3. ffi/tests/api.c (C11, every function and status of the cache, tags, hostile inputs),
 #    ffi/tests/load.c (read-through: loaders, errors, a loader calling the library, 32
-#    pthreads sharing one load) and ffi/tests/backed.c (backed caches over C callbacks:
+#    pthreads sharing one load), ffi/tests/backed.c (backed caches over C callbacks:
 #    write-through, -around and -behind over a failing source, refreshes, tags, hostile
-#    inputs), each under AddressSanitizer + UndefinedBehaviorSanitizer linking
+#    inputs) and ffi/tests/listener.c (listeners: events against the stats, a listener
+#    calling the library, the maintenance thread, free racing it, 4 pthreads, the previous
+#    header's options), each under AddressSanitizer + UndefinedBehaviorSanitizer linking
 #    libslabcache.a, then under valgrind linking libslabcache.so; ffi/tests/threads.c (4
 #    pthreads: exact CAS counters, no torn reads; writes from a pthread key destructor) and
 #    ffi/tests/wrapper.cpp (the C++17 wrapper, its read-through and Backed included) under
@@ -324,6 +326,10 @@ check "load.c under valgrind" run_under_valgrind ffi/tests/load.c
 section "C11 backed cache test under ASan + UBSan, then valgrind"
 check "backed.c under ASan + UBSan" run_sanitized c ffi/tests/backed.c
 check "backed.c under valgrind" run_under_valgrind ffi/tests/backed.c
+
+section "C11 listener test under ASan + UBSan, then valgrind"
+check "listener.c under ASan + UBSan" run_sanitized c ffi/tests/listener.c
+check "listener.c under valgrind" run_under_valgrind ffi/tests/listener.c
 
 section "4-thread pthread test under ASan + UBSan"
 check "threads.c under ASan + UBSan" run_sanitized c ffi/tests/threads.c

@@ -19,7 +19,8 @@
 #     budget are ignored there, each marked with why. The memory tests all must, so they are
 #     left to the native runs (core/tests/memory.rs says why);
 #   - the C ABI's unit tests (ffi/src) call the entry points through raw pointers as C does
-#     (a short options struct, a buffer that holds the key).
+#     (a short options struct, the previous header's options and stats structs, a buffer that
+#     holds the key, a listener that writes from inside its call).
 # Isolation stays on: the tests need no host clock or files.
 #
 # Environment:

@@ -73,8 +73,8 @@ pub struct Cache {
     /// The listener and its queue, when one is set. Boxed on a cache line of its own: writers
     /// write the queue, and readers, who never look at it, keep their lines unshared.
     events: Option<Box<CachePadded<Events>>>,
-    /// The maintenance thread of a cache built by `build_shared` with a listener; dropping the
-    /// cache stops it.
+    /// The maintenance thread of a cache built by `build_shared` with a listener;
+    /// `stop_maintenance` or dropping the cache stops it.
     ticker: OnceLock<Ticker>,
     /// The hot-key tracker, with `track_hot_keys(true)`; boxed so that a cache without one
     /// pays a null test on a get and a pointer's room.
@@ -243,6 +243,20 @@ impl Cache {
     pub fn run_pending_tasks(&self) {
         self.slab.reap_every_class(self, &Now::new(&*self.clock));
         self.deliver_events();
+    }
+
+    /// Stops the maintenance thread that [`CacheBuilder::build_shared`] started for a
+    /// listener, and waits for the round in progress, if any, to end: once it returns, that
+    /// thread calls the listener no more. Expired entries are then found only by traffic and
+    /// [`run_pending_tasks`](Cache::run_pending_tasks). Dropping the cache does the same;
+    /// this is for an owner that must know the listener is done with what it uses before the
+    /// last reference goes (a round holds one while it runs). Does nothing for a cache
+    /// without that thread, or once stopped; from the listener on the maintenance thread
+    /// itself, it stops the thread without waiting.
+    pub fn stop_maintenance(&self) {
+        if let Some(ticker) = self.ticker.get() {
+            ticker.stop();
+        }
     }
 
     fn clear_chains(&self) {

@@ -5,8 +5,9 @@
 //! - The thread holds a strong reference only for the length of one round, so it never keeps
 //!   the cache alive; when the round's reference was the last, the cache is dropped on this
 //!   thread, which then stops.
-//! - Dropping the [`Ticker`] stops the thread at once (it waits on a condvar, not a sleep) and,
-//!   from any thread but a maintenance thread, joins it. The join cannot wait on the cache: a
+//! - Stopping the [`Ticker`] ([`Ticker::stop`], or dropping it) stops the thread at once (it
+//!   waits on a condvar, not a sleep) and, from any thread but a maintenance thread, joins it,
+//!   so a round in progress has ended when it returns. The join cannot wait on the cache: a
 //!   cache is dropped only when no strong reference is left, so the thread is waiting, or
 //!   failing to upgrade its `Weak`, never inside a round.
 
@@ -25,10 +26,11 @@ thread_local! {
     static IS_MAINTENANCE_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// A running maintenance thread; dropping it stops the thread.
+/// A running maintenance thread; stopping or dropping it stops the thread.
 pub(crate) struct Ticker {
     control: Arc<Control>,
-    thread: Option<JoinHandle<()>>,
+    /// Taken by the first stop that joins it. std's lock, not `sync`'s, as for [`Control`].
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// What the owner and the thread share. std's lock and condvar, not `sync`'s: this is a
@@ -60,8 +62,28 @@ impl Ticker {
         })?;
         Ok(Ticker {
             control,
-            thread: Some(thread),
+            thread: Mutex::new(Some(thread)),
         })
+    }
+
+    /// Stops the thread and, unless called on a maintenance thread, waits for it to end: a
+    /// round in progress has then ended. Later calls do nothing.
+    pub(crate) fn stop(&self) {
+        self.control.stop();
+        // `try_with` fails only in a thread-local's destructor, which no maintenance thread
+        // runs while it can drop a cache.
+        let on_maintenance_thread = IS_MAINTENANCE_THREAD.try_with(Cell::get).unwrap_or(false);
+        if on_maintenance_thread {
+            return;
+        }
+        // Held through the join, so that a concurrent stop returns after it too. Nothing
+        // panics while holding it, so a poisoned one still holds the handle.
+        let mut handle = self.thread.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(thread) = handle.take() {
+            // The thread contains the listener's panics; should it end by a panic anyway,
+            // there is nothing left to stop.
+            let _ = thread.join();
+        }
     }
 }
 
@@ -94,15 +116,7 @@ impl Control {
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        self.control.stop();
-        // `try_with` fails only in a thread-local's destructor, which no maintenance thread
-        // runs while it can drop a cache.
-        let on_maintenance_thread = IS_MAINTENANCE_THREAD.try_with(Cell::get).unwrap_or(false);
-        if let Some(thread) = self.thread.take().filter(|_| !on_maintenance_thread) {
-            // The thread contains the listener's panics; should it end by a panic anyway,
-            // there is nothing left to stop.
-            let _ = thread.join();
-        }
+        self.stop();
     }
 }
 

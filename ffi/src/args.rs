@@ -3,8 +3,8 @@
 //! with their size; and the writes of out-parameters and buffers.
 
 use std::ffi::c_int;
-use std::mem::size_of;
-use std::ptr::{self, addr_of};
+use std::mem::{align_of, size_of};
+use std::ptr;
 use std::slice;
 
 use slabcache::Cache;
@@ -199,36 +199,281 @@ pub(crate) unsafe fn write_optional<T>(out: *mut T, value: T) {
     }
 }
 
-/// A struct that begins with its own size (the options, source and stats structs):
-/// `Ok` when `ptr` is non-NULL, aligned, and its `size` is this library's `size_of::<T>()`.
-/// Only the `size` field is read before that is known.
+/// A C struct that begins with its own `size` (the options, source and stats structs), and the
+/// versions of it this library takes: its own, and the earlier ones, which lack the fields
+/// added at the end since. A program built against an older header passes the size of the
+/// struct it knows; reading such a struct fills the fields it lacks with defaults, writing one
+/// writes only the fields it has, and a size that is no version's is refused.
+pub(crate) trait Versioned: Sized {
+    /// Where each earlier version's fields end (the offset of the end of its last field),
+    /// oldest first, each past `size`. That version's `size` is this end rounded up to the
+    /// struct's alignment, as a C compiler lays it out; so a field added at the end must not
+    /// be more aligned than the struct already is.
+    const EARLIER_ENDS: &'static [usize] = &[];
+}
+
+/// The size a C compiler gives a version of `T` whose fields end at `end`.
+const fn size_of_version<T>(end: usize) -> usize {
+    end.next_multiple_of(align_of::<T>())
+}
+
+/// How many bytes of a versioned struct the caller's holds: all of `T` for this library's
+/// version, or up to the end of an earlier version's last field (none of the caller's
+/// trailing padding, which may lie where a later field begins). Reads only the `size` field.
+///
+/// # Safety
+///
+/// `ptr` is NULL or points at an initialised `size_t` that begins a `T` of some version.
+unsafe fn fields_end<T: Versioned>(ptr: *const T) -> Result<usize, c_int> {
+    check_out(ptr.cast_mut())?;
+    // SAFETY: non-NULL and aligned for `T`, whose first field is a `usize` at offset 0 (the
+    // structs are `repr(C)` and begin with `size`); the caller promises it initialised.
+    let size = unsafe { ptr.cast::<usize>().read() };
+    if size == size_of::<T>() {
+        return Ok(size);
+    }
+    T::EARLIER_ENDS
+        .iter()
+        .copied()
+        .find(|&end| size_of_version::<T>(end) == size)
+        .ok_or(SLABCACHE_INVALID_ARGUMENT)
+}
+
+/// Reads a struct that begins with its size: its version's fields over `defaults`, which
+/// stand for the fields an earlier version lacks.
 ///
 /// # Safety
 ///
 /// `ptr` is NULL or points at an initialised `size_t` that begins a `T`, and at a whole
-/// readable `T` if that `size_t` is `size_of::<T>()`.
-pub(crate) unsafe fn check_size<T: Sized>(ptr: *const T) -> Result<(), c_int> {
-    check_out(ptr.cast_mut())?;
-    // SAFETY: non-NULL and aligned for `T`, whose first field is a `usize` at offset 0 (both
-    // structs are `repr(C)` and begin with `size`); the caller promises it initialised.
-    let size = unsafe { ptr.cast::<usize>().read() };
-    if size == size_of::<T>() {
-        Ok(())
-    } else {
-        Err(SLABCACHE_INVALID_ARGUMENT)
-    }
+/// readable struct of the version that size names when it names one. Every bit pattern of
+/// its fields is a valid value of them (integers, floats, raw pointers, nullable function
+/// pointers).
+pub(crate) unsafe fn read_sized<T: Versioned>(ptr: *const T, defaults: T) -> Result<T, c_int> {
+    // SAFETY: `ptr` is NULL or begins with its `size` (this function's contract).
+    let end = unsafe { fields_end(ptr) }?;
+    let mut value = defaults;
+    // SAFETY: the caller's struct holds `end` readable bytes, which end at a field boundary of
+    // `T` (`fields_end`), and every bit pattern of those fields is valid (the caller's
+    // contract); `value` is a whole `T`, at least `end` bytes, and a local, so no overlap.
+    unsafe {
+        ptr::copy_nonoverlapping(ptr.cast::<u8>(), ptr::addr_of_mut!(value).cast::<u8>(), end)
+    };
+    Ok(value)
 }
 
-/// Reads a struct that begins with its size once that size is checked.
+/// Writes `value` to a caller's struct that begins with its size, as far as its version
+/// goes: the fields after `size`, which stays as the caller set it.
 ///
 /// # Safety
 ///
-/// As [`check_size`]; and every bit pattern is a valid `T` (integers, floats, raw pointers,
-/// nullable function pointers).
-pub(crate) unsafe fn read_sized<T>(ptr: *const T) -> Result<T, c_int> {
-    // SAFETY: `check_size`'s contract is this function's.
-    unsafe { check_size(ptr) }?;
-    // SAFETY: `check_size` saw a non-NULL, aligned pointer whose `size` says a whole struct
-    // is there; every bit pattern is a valid value of its fields (the caller's contract).
-    Ok(unsafe { addr_of!(*ptr).read() })
+/// `out` is NULL or points at an initialised `size_t` that begins a `T`, and at a whole
+/// writable struct of the version that size names when it names one.
+pub(crate) unsafe fn write_sized<T: Versioned>(out: *mut T, value: &T) -> Result<(), c_int> {
+    // SAFETY: `out` is NULL or begins with its `size` (this function's contract).
+    let end = unsafe { fields_end(out) }?;
+    let start = size_of::<usize>();
+    // SAFETY: the caller's struct has `end` writable bytes (its version's), `end` is past
+    // `size` (`Versioned::EARLIER_ENDS`) and at most `size_of::<T>()`, the length of `value`,
+    // which is the library's own and so does not overlap it.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            ptr::from_ref(value).cast::<u8>().add(start),
+            out.cast::<u8>().add(start),
+            end - start,
+        )
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, MaybeUninit};
+
+    /// A struct of three versions: the first ends at `first`, whose trailing padding is where
+    /// `second` lies now; the second ends at `third`.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    #[repr(C)]
+    struct Grown {
+        size: usize,
+        first: u32,
+        second: u16,
+        third: u64,
+        fourth: u8,
+    }
+
+    const FIRST_END: usize = offset_of!(Grown, first) + size_of::<u32>();
+    const SECOND_END: usize = offset_of!(Grown, third) + size_of::<u64>();
+
+    impl Versioned for Grown {
+        const EARLIER_ENDS: &'static [usize] = &[FIRST_END, SECOND_END];
+    }
+
+    /// The first version, as a program built against it lays it out.
+    #[repr(C)]
+    struct First {
+        size: usize,
+        first: u32,
+    }
+
+    /// The second version.
+    #[repr(C)]
+    struct Second {
+        size: usize,
+        first: u32,
+        second: u16,
+        third: u64,
+    }
+
+    const DEFAULTS: Grown = Grown {
+        size: 0,
+        first: 1,
+        second: 2,
+        third: 3,
+        fourth: 4,
+    };
+
+    /// Checks a struct's versions: each earlier one ends past `size`, and the sizes of all,
+    /// oldest first, strictly increase up to the struct's own, so each names one version.
+    fn assert_versions_are_distinct<T: Versioned>() {
+        let mut sizes: Vec<usize> = T::EARLIER_ENDS
+            .iter()
+            .map(|&end| {
+                assert!(end > size_of::<usize>(), "a version ends past its size");
+                size_of_version::<T>(end)
+            })
+            .collect();
+        sizes.push(size_of::<T>());
+        assert!(sizes.windows(2).all(|w| w[0] < w[1]), "sizes {sizes:?}");
+    }
+
+    #[test]
+    fn the_versions_of_every_c_struct_have_distinct_sizes() {
+        assert_versions_are_distinct::<crate::slabcache_options_t>();
+        assert_versions_are_distinct::<crate::slabcache_stats_t>();
+        assert_versions_are_distinct::<crate::slabcache_source_t>();
+        assert_versions_are_distinct::<crate::slabcache_backed_options_t>();
+        assert_versions_are_distinct::<crate::slabcache_backed_stats_t>();
+    }
+
+    #[test]
+    fn the_test_structs_versions_are_what_a_compiler_lays_out() {
+        assert_versions_are_distinct::<Grown>();
+        assert_eq!(size_of_version::<Grown>(FIRST_END), size_of::<First>());
+        assert_eq!(size_of_version::<Grown>(SECOND_END), size_of::<Second>());
+    }
+
+    /// An earlier version is read up to the end of its fields, and no further: under Miri,
+    /// copying the first version's padding (uninitialised) into `second`, or reading past
+    /// the struct, fails the test.
+    #[test]
+    fn reading_an_earlier_version_fills_what_it_lacks_with_the_defaults() {
+        let mut first = MaybeUninit::<First>::uninit();
+        // SAFETY: fields written in place, the padding left uninitialised as C may leave it.
+        let first = unsafe {
+            let p = first.as_mut_ptr();
+            ptr::addr_of_mut!((*p).size).write(size_of::<First>());
+            ptr::addr_of_mut!((*p).first).write(10);
+            first.assume_init_ref()
+        };
+        // SAFETY: a struct of the first version, which its size names.
+        let read = unsafe { read_sized(ptr::from_ref(first).cast::<Grown>(), DEFAULTS) };
+        let expected = Grown {
+            size: size_of::<First>(),
+            first: 10,
+            ..DEFAULTS
+        };
+        assert_eq!(read, Ok(expected));
+
+        let second = Second {
+            size: size_of::<Second>(),
+            first: 10,
+            second: 20,
+            third: 30,
+        };
+        // SAFETY: a struct of the second version, which its size names.
+        let read = unsafe { read_sized(ptr::from_ref(&second).cast::<Grown>(), DEFAULTS) };
+        let expected = Grown {
+            size: size_of::<Second>(),
+            first: 10,
+            second: 20,
+            third: 30,
+            ..DEFAULTS
+        };
+        assert_eq!(read, Ok(expected));
+
+        let whole = Grown {
+            size: size_of::<Grown>(),
+            ..DEFAULTS
+        };
+        // SAFETY: a whole struct.
+        assert_eq!(unsafe { read_sized(&whole, DEFAULTS) }, Ok(whole));
+    }
+
+    /// An earlier version is written up to the end of its fields, its `size` untouched: under
+    /// Miri, writing past the struct fails the test.
+    #[test]
+    fn writing_an_earlier_version_writes_only_its_fields() {
+        let value = Grown {
+            size: size_of::<Grown>(),
+            first: 10,
+            second: 20,
+            third: 30,
+            fourth: 40,
+        };
+        let mut first = First {
+            size: size_of::<First>(),
+            first: 0,
+        };
+        // SAFETY: a struct of the first version, which its size names.
+        let written = unsafe { write_sized(ptr::from_mut(&mut first).cast::<Grown>(), &value) };
+        assert_eq!(written, Ok(()));
+        assert_eq!((first.size, first.first), (size_of::<First>(), 10));
+
+        // A second version inside a whole struct: the bytes past it are left alone.
+        let mut whole = Grown {
+            size: size_of::<Second>(),
+            ..DEFAULTS
+        };
+        // SAFETY: at least the second version's bytes, which its size names.
+        assert_eq!(unsafe { write_sized(&mut whole, &value) }, Ok(()));
+        let expected = Grown {
+            size: size_of::<Second>(),
+            fourth: DEFAULTS.fourth,
+            ..value
+        };
+        assert_eq!(whole, expected);
+
+        whole.size = size_of::<Grown>();
+        // SAFETY: a whole struct.
+        assert_eq!(unsafe { write_sized(&mut whole, &value) }, Ok(()));
+        assert_eq!(whole, value);
+    }
+
+    /// A size that is no version's is refused, with nothing read but the size, or written: the
+    /// size alone is all there is (Miri checks), and the struct keeps its bytes.
+    #[test]
+    fn sizes_of_no_version_are_refused() {
+        for size in [
+            0,
+            size_of::<usize>(),
+            FIRST_END,
+            SECOND_END + 1,
+            size_of::<Grown>() + 8,
+            usize::MAX,
+        ] {
+            // SAFETY: a lone `size_t`, which is all a refused size lets them touch.
+            unsafe {
+                let mut lone = size;
+                let lone = ptr::from_mut(&mut lone).cast::<Grown>();
+                assert_eq!(read_sized(lone, DEFAULTS), Err(SLABCACHE_INVALID_ARGUMENT));
+                let written = write_sized(lone, &DEFAULTS);
+                assert_eq!(written, Err(SLABCACHE_INVALID_ARGUMENT));
+                assert_eq!(lone.cast::<usize>().read(), size);
+            }
+        }
+        // SAFETY: NULL is refused before anything is read.
+        let null = unsafe { read_sized(ptr::null::<Grown>(), DEFAULTS) };
+        assert_eq!(null, Err(SLABCACHE_INVALID_ARGUMENT));
+    }
 }

@@ -18,8 +18,8 @@ use slabcache::{
 };
 
 use crate::args::{
-    bytes_arg, check_optional_out, check_out, check_size, handle, key_arg, read_sized, tags_arg,
-    write_optional,
+    bytes_arg, check_optional_out, check_out, handle, key_arg, read_sized, tags_arg,
+    write_optional, write_sized, Versioned,
 };
 use crate::guard::{catch, run, status_of};
 use crate::load::{call_loader, read_into, slabcache_loader_fn, CallbackError, Loader};
@@ -129,6 +129,23 @@ pub struct slabcache_source {
 /// A source of truth as callbacks (see `struct slabcache_source`).
 pub type slabcache_source_t = slabcache_source;
 
+impl Versioned for slabcache_source {}
+
+impl slabcache_source {
+    /// No callbacks: what a later version's fields read as when an earlier one lacks them.
+    fn absent() -> Self {
+        slabcache_source {
+            size: size_of::<slabcache_source_t>(),
+            ctx: std::ptr::null_mut(),
+            load: None,
+            store: None,
+            remove: None,
+            store_batch: None,
+            remove_batch: None,
+        }
+    }
+}
+
 /// The settings of a backed cache. Fill it with `slabcache_backed_options_init`, then set
 /// what you need. It begins with its own size, as `slabcache_options_t` does.
 #[repr(C)]
@@ -190,6 +207,37 @@ pub struct slabcache_backed_options {
 /// The settings of a backed cache (see `struct slabcache_backed_options`).
 pub type slabcache_backed_options_t = slabcache_backed_options;
 
+impl Versioned for slabcache_backed_options {}
+
+impl slabcache_backed_options {
+    /// What `slabcache_backed_options_init` writes, and what an earlier version's struct
+    /// lacks.
+    fn defaults() -> Self {
+        let behind = WriteBehind::default();
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        slabcache_backed_options {
+            size: size_of::<slabcache_backed_options_t>(),
+            write_mode: SLABCACHE_WRITE_THROUGH,
+            ttl_ms: 0,
+            stale_while_revalidate_ms: 0,
+            refresh_ahead: 0.0,
+            early_expiry_beta: 0.0,
+            negative_ttl_ms: 0,
+            // The engine's defaults (`Backed::builder`).
+            refresh_threads: 2,
+            refresh_queue: 1024,
+            random_seed: 0,
+            behind_batch_size: behind.batch_size,
+            behind_max_delay_ms: millis(behind.max_delay),
+            behind_queue_capacity: behind.queue_capacity,
+            behind_when_full: SLABCACHE_WHEN_FULL_BLOCK,
+            behind_initial_backoff_ms: millis(behind.retry.initial_backoff),
+            behind_max_backoff_ms: millis(behind.retry.max_backoff),
+            behind_max_attempts: behind.retry.max_attempts.unwrap_or(0),
+        }
+    }
+}
+
 /// A snapshot of a backed cache's counters, from `slabcache_backed_stats`; the cache's own
 /// are in `slabcache_stats`. Set `size` to `sizeof(slabcache_backed_stats_t)` before the
 /// call.
@@ -221,6 +269,8 @@ pub struct slabcache_backed_stats {
 
 /// A snapshot of a backed cache's counters (see `struct slabcache_backed_stats`).
 pub type slabcache_backed_stats_t = slabcache_backed_stats;
+
+impl Versioned for slabcache_backed_stats {}
 
 /// A cache in front of a source: opaque; made by `slabcache_backed_new`, owned by the caller
 /// until `slabcache_backed_free`.
@@ -356,32 +406,9 @@ pub unsafe extern "C" fn slabcache_backed_options_init(opts: *mut slabcache_back
         if check_out(opts).is_err() {
             return;
         }
-        let behind = WriteBehind::default();
-        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         // SAFETY: non-NULL and aligned; the caller promises a writable struct of this header's
         // layout.
-        unsafe {
-            opts.write(slabcache_backed_options {
-                size: size_of::<slabcache_backed_options_t>(),
-                write_mode: SLABCACHE_WRITE_THROUGH,
-                ttl_ms: 0,
-                stale_while_revalidate_ms: 0,
-                refresh_ahead: 0.0,
-                early_expiry_beta: 0.0,
-                negative_ttl_ms: 0,
-                // The engine's defaults (`Backed::builder`).
-                refresh_threads: 2,
-                refresh_queue: 1024,
-                random_seed: 0,
-                behind_batch_size: behind.batch_size,
-                behind_max_delay_ms: millis(behind.max_delay),
-                behind_queue_capacity: behind.queue_capacity,
-                behind_when_full: SLABCACHE_WHEN_FULL_BLOCK,
-                behind_initial_backoff_ms: millis(behind.retry.initial_backoff),
-                behind_max_backoff_ms: millis(behind.retry.max_backoff),
-                behind_max_attempts: behind.retry.max_attempts.unwrap_or(0),
-            })
-        };
+        unsafe { opts.write(slabcache_backed_options::defaults()) };
     })
 }
 
@@ -423,9 +450,9 @@ pub unsafe extern "C" fn slabcache_backed_new(
         unsafe { handle(cache) }?;
         // SAFETY: NULL, or a struct that begins with its size (this function's contract);
         // its fields are integers, a raw pointer and nullable function pointers.
-        let source = unsafe { read_sized(source) }?;
+        let source = unsafe { read_sized(source, slabcache_source::absent()) }?;
         // SAFETY: as for `source`; integers and floats.
-        let opts = unsafe { read_sized(opts) }?;
+        let opts = unsafe { read_sized(opts, slabcache_backed_options::defaults()) }?;
         let source = CSource {
             ctx: source.ctx,
             load: source.load.ok_or(SLABCACHE_INVALID_ARGUMENT)?,
@@ -756,9 +783,6 @@ pub unsafe extern "C" fn slabcache_backed_stats(
     run(|| {
         // SAFETY: `backed` is NULL or a live backed cache (this function's contract).
         let backed = unsafe { backed_handle(backed) }?;
-        // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
-        // the struct when that size is this library's (this function's contract).
-        unsafe { check_size(out) }?;
         let stats = c_snapshot!(backed.stats(), BackedStats => slabcache_backed_stats {
             loads,
             load_failures,
@@ -771,9 +795,9 @@ pub unsafe extern "C" fn slabcache_backed_stats(
             retried,
             failed,
         });
-        // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
-        unsafe { out.write(stats) };
-        Ok(())
+        // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
+        // its version's struct when that size names one (this function's contract).
+        unsafe { write_sized(out, &stats) }
     })
 }
 

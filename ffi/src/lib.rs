@@ -1,24 +1,25 @@
 //! The C ABI of slabcache: the functions, types and constants of `include/slabcache.h`, which
 //! cbindgen generates from this crate (settings in `ffi/cbindgen.toml`; `tests/header.rs`
 //! fails when the committed header differs from what the crate generates). This file holds
-//! the cache itself: its handle, options, reads, writes, tags and stats; `load.rs` the
-//! read-through with a loader callback, `backed.rs` the cache in front of a source of
-//! callbacks.
+//! the cache itself: its handle, options, reads, writes, tags and stats; `listener.rs` the
+//! listener callback told of removals; `load.rs` the read-through with a loader callback,
+//! `backed.rs` the cache in front of a source of callbacks.
 //!
 //! Every entry point
 //! - runs its body under [`catch`], so a panic comes back as `SLABCACHE_PANIC` instead of
 //!   unwinding into C;
 //! - checks its arguments before it reads or writes through a pointer: a NULL handle, a NULL
 //!   pointer with a non-zero length, a length no object can have, a misaligned or NULL
-//!   required out-parameter and an options or stats struct of a size this library does not
-//!   know are `SLABCACHE_INVALID_ARGUMENT`;
+//!   required out-parameter and an options or stats struct of a size that is none of its
+//!   versions (`args::Versioned`) are `SLABCACHE_INVALID_ARGUMENT`;
 //! - writes its out-parameters last, and only as its documentation says.
 
 // The types carry the names the C header gives them (`slabcache_t`, `slabcache_options_t`).
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
 use std::mem::size_of;
+use std::ptr;
 use std::slice;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,19 +45,23 @@ mod guard;
 mod scratch;
 
 // cbindgen writes the functions in the order it meets them, so the header shows the cache
-// (this file), then read-through, then backed caches.
+// (this file), then its listener, then read-through, then backed caches.
+mod listener;
+
 mod load;
 
 mod backed;
 
 use args::{
-    bytes_arg, check_buffer, check_key, check_optional_out, check_out, check_size, deliver, handle,
-    key_arg, read_sized, tags_arg, value_arg, write_optional,
+    bytes_arg, check_buffer, check_key, check_optional_out, check_out, deliver, handle, key_arg,
+    read_sized, tags_arg, value_arg, write_optional, write_sized, Versioned,
 };
 use guard::{catch, run, status_name, status_of, STATUS_PANIC};
+use listener::CListener;
 use scratch::with_scratch;
 
 pub use backed::*;
+pub use listener::*;
 pub use load::*;
 
 /// Success.
@@ -75,7 +80,8 @@ pub const SLABCACHE_KEY_TOO_LARGE: c_int = 5;
 pub const SLABCACHE_VALUE_TOO_LARGE: c_int = 6;
 /// A NULL handle, a NULL pointer with a non-zero length, an empty key, a length no object can
 /// have (above `PTRDIFF_MAX`), a NULL or misaligned required out-parameter, version 0, an
-/// options or stats struct whose `size` is not this library's, or an out-of-range option.
+/// options or stats struct whose `size` is none this library knows, or an out-of-range
+/// option.
 pub const SLABCACHE_INVALID_ARGUMENT: c_int = 7;
 /// The library panicked (a bug in slabcache). The cache may be inconsistent: free it.
 pub const SLABCACHE_PANIC: c_int = 8;
@@ -120,7 +126,9 @@ pub type slabcache_t = Cache;
 ///
 /// It begins with its own size so that later versions can add fields at the end: a program
 /// built against this header passes this version's size, and a library that does not know
-/// the size it is given refuses it (`SLABCACHE_INVALID_ARGUMENT`) rather than guess.
+/// the size it is given refuses it (`SLABCACHE_INVALID_ARGUMENT`) rather than guess. This
+/// library also takes the size of the version before `listener` was added (which ended with
+/// `max_value_bytes`), and reads the fields added since as their defaults.
 #[repr(C)]
 pub struct slabcache_options {
     /// `sizeof(slabcache_options_t)`, set by `slabcache_options_init`.
@@ -141,6 +149,42 @@ pub struct slabcache_options {
     /// values up to 4 KiB), and every size class in use holds at least one page: a cache of
     /// many value sizes wants `max_bytes` of 64 pages or more, or it evicts early.
     pub max_value_bytes: u32,
+    /// Told about every entry that leaves the cache or has its value replaced (see
+    /// `slabcache_listener_fn`); NULL (the default): no listener, and the cache copies and
+    /// queues nothing for one. It is called with `listener_ctx` from any thread, so both must
+    /// stay valid until the cache is freed: until `slabcache_free` has returned and every
+    /// backed cache made over the cache has been freed. None is called after that.
+    pub listener: slabcache_listener_fn,
+    /// Passed to `listener`; the library never reads it. Ignored without a listener.
+    pub listener_ctx: *mut c_void,
+    /// With a listener, the cache runs a maintenance thread that calls
+    /// `slabcache_run_pending_tasks` every this many milliseconds (real time), so that
+    /// expired entries are reported without traffic; 0 (the default) = 1,000. Ignored
+    /// without a listener. `slabcache_free` stops the thread at once, whatever the interval.
+    pub maintenance_interval_ms: u64,
+}
+
+impl Versioned for slabcache_options {
+    // The version before the listener, whose last field was `max_value_bytes`.
+    const EARLIER_ENDS: &'static [usize] =
+        &[std::mem::offset_of!(slabcache_options, max_value_bytes) + size_of::<u32>()];
+}
+
+impl slabcache_options {
+    /// What `slabcache_options_init` writes, and what an earlier version's struct lacks.
+    fn defaults() -> Self {
+        slabcache_options {
+            size: size_of::<slabcache_options_t>(),
+            max_bytes: 0,
+            max_entries: 0,
+            default_ttl_ms: 0,
+            ttl_jitter: 0.0,
+            max_value_bytes: 0,
+            listener: None,
+            listener_ctx: ptr::null_mut(),
+            maintenance_interval_ms: 0,
+        }
+    }
 }
 
 /// The settings of a new cache (see `struct slabcache_options`).
@@ -149,7 +193,9 @@ pub type slabcache_options_t = slabcache_options;
 /// A snapshot of a cache's counters and sizes, from `slabcache_stats`.
 ///
 /// It begins with its own size, like `slabcache_options_t`: set `size` to
-/// `sizeof(slabcache_stats_t)` before the call.
+/// `sizeof(slabcache_stats_t)` before the call. This library also takes the size of the
+/// version before `loads` was added (which ended with `fixed_overhead_bytes`), and writes only
+/// the fields that version has.
 #[repr(C)]
 pub struct slabcache_stats {
     /// `sizeof(slabcache_stats_t)`, set by the caller.
@@ -187,16 +233,24 @@ pub struct slabcache_stats {
     /// Read-through callers that waited for another caller's loader instead of running
     /// their own.
     pub load_waits: u64,
-    /// Calls of the cache's listener that panicked (a Rust-side setting: 0 for a cache made
-    /// through this API, which sets no listener).
+    /// Events whose delivery to the listener panicked inside the library (a bug; 0 unless
+    /// there is one): contained, and the next event still delivered. A C listener must not
+    /// unwind, so it never adds to this.
     pub listener_panics: u64,
+}
+
+impl Versioned for slabcache_stats {
+    // The version before the read-through counters, whose last field was
+    // `fixed_overhead_bytes`.
+    const EARLIER_ENDS: &'static [usize] =
+        &[std::mem::offset_of!(slabcache_stats, fixed_overhead_bytes) + size_of::<u64>()];
 }
 
 /// A snapshot of a cache's counters (see `struct slabcache_stats`).
 pub type slabcache_stats_t = slabcache_stats;
 
-/// Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values) and
-/// its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
+/// Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values, no
+/// listener) and its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
 ///
 /// # Safety
 ///
@@ -207,33 +261,28 @@ pub unsafe extern "C" fn slabcache_options_init(opts: *mut slabcache_options_t) 
         if !opts.is_null() && opts.is_aligned() {
             // SAFETY: non-NULL and aligned; the caller promises a writable struct of this
             // header's layout.
-            unsafe {
-                opts.write(slabcache_options {
-                    size: size_of::<slabcache_options_t>(),
-                    max_bytes: 0,
-                    max_entries: 0,
-                    default_ttl_ms: 0,
-                    ttl_jitter: 0.0,
-                    max_value_bytes: 0,
-                })
-            };
+            unsafe { opts.write(slabcache_options::defaults()) };
         }
     })
 }
 
 /// Makes a cache with the settings `*opts` and stores it in `*out`, owned by the caller
-/// until `slabcache_free`. `opts` is only read during the call.
+/// until `slabcache_free`. `opts` is only read during the call; with a listener, it starts
+/// the cache's maintenance thread.
 ///
 /// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (`*out` untouched) for a NULL
-/// `opts` or `out`, an `opts->size` that is not `sizeof(slabcache_options_t)`, `max_bytes` 0
-/// or less than one page, NaN or out-of-range `ttl_jitter`, `max_value_bytes` above 64 MiB,
-/// or an arena the system cannot map.
+/// `opts` or `out`, an `opts->size` that is neither `sizeof(slabcache_options_t)` nor an
+/// earlier version's, `max_bytes` 0 or less than one page, NaN or out-of-range
+/// `ttl_jitter`, `max_value_bytes` above 64 MiB, an arena the system cannot map, or a
+/// maintenance thread it cannot start.
 ///
 /// # Safety
 ///
 /// `opts` is NULL or points at an initialised `size_t` (its `size`), and at a whole readable
-/// `slabcache_options_t` when that `size` is `sizeof(slabcache_options_t)`. `out` is NULL or
-/// points at a writable `slabcache_t *`.
+/// struct of the version that `size` names (this one's, or an earlier one's) when it names
+/// one. A listener is a function of its declared type, which may be called with
+/// `listener_ctx` as `slabcache_listener_fn` says. `out` is NULL or points at a writable
+/// `slabcache_t *`.
 #[no_mangle]
 pub unsafe extern "C" fn slabcache_new(
     opts: *const slabcache_options_t,
@@ -242,32 +291,41 @@ pub unsafe extern "C" fn slabcache_new(
     run(|| {
         check_out(out)?;
         // SAFETY: `opts` is NULL or begins with an initialised `size`, followed by the rest of
-        // the struct when that size is this library's (this function's contract).
-        let opts = unsafe { read_sized(opts) }?;
+        // its version's struct when that size names one (this function's contract); its
+        // fields are integers, a float, a raw pointer and a nullable function pointer.
+        let opts = unsafe { read_sized(opts, slabcache_options::defaults()) }?;
         let cache = build(&opts)?;
         // SAFETY: `check_out` saw `out` non-NULL and aligned; the caller promises it writable.
-        unsafe { out.write(Arc::into_raw(Arc::new(cache)).cast_mut()) };
+        unsafe { out.write(Arc::into_raw(cache).cast_mut()) };
         Ok(())
     })
 }
 
 /// Frees a cache made by `slabcache_new`, with all its entries. NULL is a no-op.
 ///
+/// It first stops the cache's maintenance thread, waiting for the listener call that thread
+/// may be making.
+///
 /// A backed cache made over it (`slabcache_backed_new`) holds a reference of its own: the
 /// cache's memory then goes when the last of them is freed, and the backed cache goes on
-/// working meanwhile.
+/// working meanwhile, without the maintenance thread (its calls still deliver events to the
+/// listener).
 ///
 /// # Safety
 ///
 /// `cache` is NULL or a cache from `slabcache_new` that was not freed yet, and no other call
-/// on it runs now or later.
+/// on it runs now or later; nor is it called from the cache's listener.
 #[no_mangle]
 pub unsafe extern "C" fn slabcache_free(cache: *mut slabcache_t) {
     catch((), || {
         if !cache.is_null() {
             // SAFETY: `cache` came from `Arc::into_raw` in `slabcache_new` and, by the caller's
             // contract, its reference is given back once, with no other call using it.
-            drop(unsafe { Arc::from_raw(cache) });
+            let cache = unsafe { Arc::from_raw(cache) };
+            // A round of the maintenance thread holds a reference of its own, so dropping this
+            // one would not wait for the listener call it may be making.
+            cache.stop_maintenance();
+            drop(cache);
         }
     })
 }
@@ -646,17 +704,19 @@ unsafe fn invalidate_tag(
 }
 
 /// Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
-/// `sizeof(slabcache_stats_t)` first. Each counter is exact; under concurrent traffic they
-/// are not all read at the same instant.
+/// `sizeof(slabcache_stats_t)` first (a program built against an earlier header passes its
+/// version's size, and gets that version's fields). Each counter is exact; under concurrent
+/// traffic they are not all read at the same instant.
 ///
 /// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing written) for a NULL
-/// `cache` or `out`, or an `out->size` that is not `sizeof(slabcache_stats_t)`.
+/// `cache` or `out`, or an `out->size` that is neither `sizeof(slabcache_stats_t)` nor an
+/// earlier version's.
 ///
 /// # Safety
 ///
 /// `cache` is NULL or a live cache; `out` is NULL or points at an initialised `size_t` (its
-/// `size`), and at a whole writable `slabcache_stats_t` when that `size` is
-/// `sizeof(slabcache_stats_t)`.
+/// `size`), and at a whole writable struct of the version that `size` names when it names
+/// one.
 #[no_mangle]
 pub unsafe extern "C" fn slabcache_stats(
     cache: *const slabcache_t,
@@ -665,9 +725,6 @@ pub unsafe extern "C" fn slabcache_stats(
     run(|| {
         // SAFETY: `cache` is NULL or a live cache (this function's contract).
         let cache = unsafe { handle(cache) }?;
-        // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
-        // the struct when that size is this library's (this function's contract).
-        unsafe { check_size(out) }?;
         let stats = c_snapshot!(cache.stats(), Stats => slabcache_stats {
             hits,
             misses,
@@ -686,9 +743,9 @@ pub unsafe extern "C" fn slabcache_stats(
             load_waits,
             listener_panics,
         });
-        // SAFETY: `check_size` saw `out` non-NULL, aligned, and the size of a whole struct.
-        unsafe { out.write(stats) };
-        Ok(())
+        // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
+        // its version's struct when that size names one (this function's contract).
+        unsafe { write_sized(out, &stats) }
     })
 }
 
@@ -723,8 +780,8 @@ const VERSION: &CStr =
         Err(_) => panic!("the package version contains a NUL byte"),
     };
 
-/// Builds the cache that `opts` describes.
-fn build(opts: &slabcache_options_t) -> Result<Cache, c_int> {
+/// Builds the cache that `opts` describes, with its maintenance thread if it has a listener.
+fn build(opts: &slabcache_options_t) -> Result<Arc<Cache>, c_int> {
     let max_value_bytes = match opts.max_value_bytes {
         0 => SLABCACHE_DEFAULT_MAX_VALUE_BYTES,
         bytes => bytes,
@@ -741,7 +798,15 @@ fn build(opts: &slabcache_options_t) -> Result<Cache, c_int> {
     if !matches!(opts.default_ttl_ms, 0 | SLABCACHE_TTL_NONE) {
         builder = builder.default_ttl(Duration::from_millis(opts.default_ttl_ms));
     }
-    builder.build().map_err(|e| status_of(&e))
+    if let Some(listener) = CListener::new(opts.listener, opts.listener_ctx) {
+        builder = builder.listener(move |event| listener.call(event));
+    }
+    // 0 is the engine's default; any other number of milliseconds is a valid interval (the
+    // largest, about 584 million years, only ever ends by `slabcache_free`).
+    if opts.maintenance_interval_ms != 0 {
+        builder = builder.maintenance_interval(Duration::from_millis(opts.maintenance_interval_ms));
+    }
+    builder.build_shared().map_err(|e| status_of(&e))
 }
 
 /// The writes, which differ only in their condition, or in the tags they give the entry.
@@ -887,6 +952,69 @@ mod tests {
         let status = unsafe { slabcache_new(ptr::from_ref(&short).cast(), &mut cache) };
         assert_eq!(status, SLABCACHE_INVALID_ARGUMENT);
         assert!(cache.is_null());
+    }
+
+    /// `slabcache_options_t` as a program built against the header before the listener
+    /// lays it out.
+    #[repr(C)]
+    struct OptionsBeforeListener {
+        size: usize,
+        max_bytes: u64,
+        max_entries: u64,
+        default_ttl_ms: u64,
+        ttl_jitter: f64,
+        max_value_bytes: u32,
+    }
+
+    /// `slabcache_stats_t` as a program built against the header before `loads` lays it out:
+    /// 13 counters after its size.
+    #[repr(C)]
+    struct StatsBeforeLoads {
+        size: usize,
+        counters: [u64; 13],
+    }
+
+    /// The earlier versions' sizes are taken: the options' fields are read (under Miri, no
+    /// further than the struct), and the stats' written (no further either).
+    #[test]
+    fn the_structs_of_the_previous_header_are_taken() {
+        let old = OptionsBeforeListener {
+            size: size_of::<OptionsBeforeListener>(),
+            max_bytes: 8 << 20,
+            max_entries: 2,
+            default_ttl_ms: 0,
+            ttl_jitter: 0.0,
+            max_value_bytes: 4096,
+        };
+        let mut cache = ptr::null_mut();
+        // SAFETY: a whole struct of the earlier version, which its size names.
+        let status = unsafe { slabcache_new(ptr::from_ref(&old).cast(), &mut cache) };
+        assert_eq!(status, SLABCACHE_OK);
+        let mut stats = StatsBeforeLoads {
+            size: size_of::<StatsBeforeLoads>(),
+            counters: [u64::MAX; 13],
+        };
+        // SAFETY: a live cache; valid keys and values; a whole struct of the earlier version.
+        unsafe {
+            for key in [&b"a"[..], b"b", b"c"] {
+                let status =
+                    slabcache_set(cache, key.as_ptr(), 1, key.as_ptr(), 1, 0, ptr::null_mut());
+                assert_eq!(status, SLABCACHE_OK);
+            }
+            let status = slabcache_stats(cache, ptr::from_mut(&mut stats).cast());
+            assert_eq!(status, SLABCACHE_OK);
+            slabcache_free(cache);
+        }
+        assert_eq!(stats.size, size_of::<StatsBeforeLoads>());
+        let [_hits, _misses, inserts, _updates, _removals, evictions, .., max_bytes, _fixed] =
+            stats.counters;
+        // `max_entries` and `max_bytes` were read from the old struct, and the counters written.
+        assert_eq!((inserts, evictions, max_bytes), (3, 1, 8 << 20));
+        assert!(
+            stats.counters.iter().all(|&c| c != u64::MAX),
+            "{:?}",
+            stats.counters
+        );
     }
 
     /// The value is copied out through a buffer that overlaps the key: the key is done with

@@ -106,6 +106,9 @@ static void test_options_init_fills_size_and_defaults(void) {
     CHECK(opts.default_ttl_ms == 0);
     CHECK(opts.ttl_jitter == 0.0);
     CHECK(opts.max_value_bytes == 0);
+    CHECK(opts.listener == NULL);
+    CHECK(opts.listener_ctx == NULL);
+    CHECK(opts.maintenance_interval_ms == 0);
     slabcache_options_init(NULL);
 }
 
@@ -182,6 +185,61 @@ static void test_new_refuses_invalid_options(void) {
     opts = default_options();
     opts.max_value_bytes = (64u << 20) + 1;
     check_refused(&opts, "max_value_bytes above 64 MiB");
+}
+
+/* slabcache_options_t as a program built against the header before the listener lays it
+ * out. */
+struct options_before_listener {
+    size_t size;
+    uint64_t max_bytes;
+    uint64_t max_entries;
+    uint64_t default_ttl_ms;
+    double ttl_jitter;
+    uint32_t max_value_bytes;
+};
+
+static void test_the_previous_headers_options_are_taken(void) {
+    /* Exactly that size, allocated to it, so that ASan and valgrind see a read past it. */
+    struct options_before_listener *old = malloc(sizeof *old);
+    CHECK(old != NULL);
+    if (old == NULL) {
+        return;
+    }
+    memset(old, 0, sizeof *old);
+    old->size = sizeof *old;
+    CHECK(old->size < sizeof(slabcache_options_t));
+    old->max_bytes = CACHE_BYTES;
+    old->max_entries = 4;
+    old->max_value_bytes = SMALL_VALUE_LIMIT;
+    slabcache_t *cache = NULL;
+    CHECK_STATUS(slabcache_new((const slabcache_options_t *)(const void *)old, &cache),
+                 SLABCACHE_OK);
+    if (cache != NULL) {
+        char name[16];
+        for (int i = 0; i < 10; i++) {
+            int len = snprintf(name, sizeof name, "k%d", i);
+            CHECK_STATUS(
+                slabcache_set(cache, (const uint8_t *)name, (size_t)len, BYTES("v"), 0, NULL),
+                SLABCACHE_OK);
+        }
+        slabcache_stats_t stats = stats_of(cache);
+        CHECK(stats.entries <= 4); /* max_entries was read */
+        CHECK(stats.max_bytes == CACHE_BYTES);
+        /* and max_value_bytes, the old struct's last field */
+        static const uint8_t too_long[SMALL_VALUE_LIMIT + 1];
+        CHECK_STATUS(slabcache_set(cache, BYTES("long"), too_long, sizeof too_long, 0, NULL),
+                     SLABCACHE_VALUE_TOO_LARGE);
+        slabcache_free(cache);
+    }
+
+    /* Sizes between the versions, or the old fields' end without its padding: refused. */
+    const size_t refused[] = {sizeof *old - 4, sizeof *old + 8, sizeof(slabcache_options_t) - 8};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        slabcache_options_t opts = default_options();
+        opts.size = refused[i];
+        check_refused(&opts, "a size between the versions");
+    }
+    free(old);
 }
 
 static void test_free_accepts_null(void) { slabcache_free(NULL); }
@@ -438,13 +496,22 @@ static void test_stats_count_evictions_and_expirations(void) {
     slabcache_free(cache);
 }
 
+/* slabcache_stats_t as a program built against the header before `loads` lays it out. */
+struct stats_before_loads {
+    size_t size;
+    uint64_t hits, misses, inserts, updates, removals, evictions, expirations, cas_failures,
+        entries, payload_bytes, arena_bytes_used, max_bytes, fixed_overhead_bytes;
+};
+
 static void test_stats_refuse_unknown_sizes(void) {
     slabcache_t *cache = new_cache();
     struct {
         slabcache_stats_t known;
         uint64_t later_fields[4];
     } longer;
-    const size_t sizes[] = {0, sizeof(slabcache_stats_t) - 8, sizeof longer};
+    const size_t sizes[] = {0, sizeof(slabcache_stats_t) - 8, sizeof longer,
+                            sizeof(struct stats_before_loads) - 8,
+                            sizeof(struct stats_before_loads) + 8};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         memset(&longer, 0x5A, sizeof longer);
         longer.known.size = sizes[i];
@@ -456,6 +523,41 @@ static void test_stats_refuse_unknown_sizes(void) {
     slabcache_stats_t stats;
     stats.size = sizeof stats;
     CHECK_STATUS(slabcache_stats(NULL, &stats), SLABCACHE_INVALID_ARGUMENT);
+    slabcache_free(cache);
+}
+
+static void test_stats_take_the_previous_headers_size(void) {
+    slabcache_t *cache = new_cache();
+    CHECK_STATUS(slabcache_set(cache, BYTES("a"), BYTES("xyz"), 0, NULL), SLABCACHE_OK);
+    CHECK(holds(cache, BYTES("a"), BYTES("xyz")));
+    /* What follows the old struct must stay as it was. */
+    struct {
+        struct stats_before_loads old;
+        uint64_t after[3];
+    } padded;
+    memset(&padded, 0x5A, sizeof padded);
+    padded.old.size = sizeof padded.old;
+    CHECK(sizeof padded.old < sizeof(slabcache_stats_t));
+    CHECK_STATUS(slabcache_stats(cache, (slabcache_stats_t *)(void *)&padded.old), SLABCACHE_OK);
+    CHECK(padded.old.size == sizeof padded.old);
+    CHECK(padded.old.hits == 1);
+    CHECK(padded.old.misses == 0);
+    CHECK(padded.old.inserts == 1);
+    CHECK(padded.old.entries == 1);
+    CHECK(padded.old.max_bytes == CACHE_BYTES);
+    CHECK(padded.old.fixed_overhead_bytes > 0);
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(padded.after[i] == UINT64_C(0x5A5A5A5A5A5A5A5A));
+    }
+    /* Exactly that size: allocated to it, so that ASan and valgrind see a write past it. */
+    struct stats_before_loads *heap = malloc(sizeof *heap);
+    CHECK(heap != NULL);
+    if (heap != NULL) {
+        heap->size = sizeof *heap;
+        CHECK_STATUS(slabcache_stats(cache, (slabcache_stats_t *)(void *)heap), SLABCACHE_OK);
+        CHECK(heap->inserts == 1);
+        free(heap);
+    }
     slabcache_free(cache);
 }
 
@@ -815,6 +917,7 @@ int main(void) {
     RUN(test_options_init_fills_size_and_defaults);
     RUN(test_new_accepts_the_edges_of_every_range);
     RUN(test_new_refuses_invalid_options);
+    RUN(test_the_previous_headers_options_are_taken);
     RUN(test_free_accepts_null);
     RUN(test_set_then_get);
     RUN(test_get_reports_a_buffer_too_small);
@@ -828,6 +931,7 @@ int main(void) {
     RUN(test_stats_count_every_operation);
     RUN(test_stats_count_evictions_and_expirations);
     RUN(test_stats_refuse_unknown_sizes);
+    RUN(test_stats_take_the_previous_headers_size);
     RUN(test_ttl_rules);
     RUN(test_keys_and_values_up_to_their_limits);
     RUN(test_writes_refuse_hostile_inputs);

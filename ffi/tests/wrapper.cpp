@@ -3,6 +3,7 @@
  * -Werror and run under AddressSanitizer + UndefinedBehaviorSanitizer by scripts/ffi-test.sh.
  */
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -571,6 +572,171 @@ void test_backed_settings_and_moves() {
     CHECK(failing_reads.stats().load_failures == 1);
 }
 
+/* Events heard by a listener, by cause; shared with it, so that it may outlive the test's
+ * scope in a Backed. */
+struct Heard {
+    std::array<std::atomic<std::uint64_t>, 7> by_cause{};
+    std::atomic<int> in_call{0};
+    std::atomic<bool> overlapped{false};
+
+    std::uint64_t of(slabcache::cause why) const {
+        return by_cause[static_cast<std::size_t>(why)].load();
+    }
+    /* Counts an event, and whether a call began while another ran. */
+    void count(slabcache::cause why) {
+        if (in_call.exchange(1) != 0) {
+            overlapped = true;
+        }
+        by_cause.at(static_cast<std::size_t>(why))++;
+    }
+    void done() { in_call = 0; }
+};
+
+/* Every event was heard as the stats count it. */
+void check_heard_as_counted(const Heard &heard, const Cache &cache) {
+    const slabcache_stats_t stats = cache.stats();
+    CHECK(heard.of(slabcache::cause::evicted) == stats.evictions);
+    CHECK(heard.of(slabcache::cause::expired) == stats.expirations);
+    CHECK(heard.of(slabcache::cause::replaced) == stats.updates);
+    CHECK(heard.of(slabcache::cause::removed) + heard.of(slabcache::cause::cleared) +
+              heard.of(slabcache::cause::tag_invalidated) ==
+          stats.removals);
+    CHECK(!heard.overlapped);
+}
+
+static_assert(static_cast<int>(slabcache::cause::evicted) == SLABCACHE_CAUSE_EVICTED);
+static_assert(static_cast<int>(slabcache::cause::tag_invalidated) ==
+              SLABCACHE_CAUSE_TAG_INVALIDATED);
+
+void test_a_listener_hears_every_cause_and_may_use_the_cache() {
+    auto heard = std::make_shared<Heard>();
+    const Cache *self = nullptr;
+    std::vector<std::pair<std::string, std::string>> replaced;
+    slabcache::Options options = small_options();
+    options.max_entries = 8;
+    /* Only this thread's calls deliver: the maintenance thread never wakes. */
+    options.maintenance_interval = std::chrono::milliseconds::max();
+    options.listener = [&, heard](std::string_view key, std::string_view value,
+                                  slabcache::cause why) {
+        heard->count(why);
+        if (why == slabcache::cause::replaced) {
+            replaced.emplace_back(key, value);
+        }
+        /* From inside: a read, writes (the second replaces), a tagged write and its
+         * invalidation, a delete; their events come after this call. */
+        if (why == slabcache::cause::removed && key == "trigger") {
+            CHECK(self->get("kept") == std::optional<std::string>("k"));
+            self->set("inside", "1");
+            self->set("inside", "2");
+            self->set_tagged("tagged", "t", {"inner"});
+            CHECK(self->invalidate_tag("inner") == 1);
+            CHECK(self->erase("kept"));
+        }
+        heard->done();
+    };
+    const Cache cache(options);
+    self = &cache;
+    cache.set("kept", "k");
+    cache.set("a", "1");
+    cache.set("a", "2");
+    cache.set("trigger", "x");
+    CHECK(cache.erase("trigger"));
+    CHECK(cache.get("inside") == std::optional<std::string>("2"));
+    CHECK(!cache.get("kept"));
+    cache.set("brief", "v", 1ms);
+    std::this_thread::sleep_for(20ms);
+    cache.set("brief", "w");
+    for (int i = 0; i < 32; i++) {
+        cache.set("filler-" + std::to_string(i), "v");
+    }
+    cache.clear();
+    CHECK(heard->of(slabcache::cause::removed) == 2); /* trigger, kept */
+    CHECK(heard->of(slabcache::cause::tag_invalidated) == 1);
+    CHECK(heard->of(slabcache::cause::expired) == 1);
+    CHECK(heard->of(slabcache::cause::evicted) > 0);
+    CHECK(heard->of(slabcache::cause::cleared) > 0);
+    CHECK(replaced.size() >= 2 && replaced[0] == std::make_pair(std::string("a"),
+                                                                 std::string("1")));
+    check_heard_as_counted(*heard, cache);
+    CHECK(cache.listener_exceptions() == 0);
+}
+
+void test_a_listeners_exceptions_are_caught_and_counted() {
+    auto heard = std::make_shared<Heard>();
+    slabcache::Options options = small_options();
+    options.maintenance_interval = 1ms;
+    options.listener = [heard](std::string_view, std::string_view, slabcache::cause why) {
+        heard->count(why);
+        heard->done();
+        throw std::runtime_error("from the listener");
+    };
+    const Cache cache(options);
+    cache.set("a", "1");
+    cache.set("a", "2"); /* replaced: the listener throws, the write does not */
+    CHECK(cache.erase("a"));
+    /* Delivered by this thread, or by the maintenance thread if it was delivering then. */
+    CHECK(eventually([&] { return cache.listener_exceptions() == 2; }));
+    CHECK(cache.get("b") == std::nullopt);
+    /* On the maintenance thread too, with no traffic. */
+    for (int i = 0; i < 10; i++) {
+        cache.set("expiring-" + std::to_string(i), "v", 1ms);
+    }
+    CHECK(eventually([&] { return heard->of(slabcache::cause::expired) == 10; }));
+    CHECK(eventually([&] { return cache.listener_exceptions() == 12; }));
+    CHECK(cache.stats().listener_panics == 0);
+    const Cache plain(small_options());
+    CHECK(plain.listener_exceptions() == 0);
+}
+
+void test_run_pending_tasks_and_listener_settings() {
+    auto heard = std::make_shared<Heard>();
+    slabcache::Options options = small_options();
+    options.maintenance_interval = std::chrono::milliseconds::max();
+    options.listener = [heard](std::string_view, std::string_view, slabcache::cause why) {
+        heard->count(why);
+        heard->done();
+    };
+    const Cache cache(options);
+    for (int i = 0; i < 10; i++) {
+        cache.set("expiring-" + std::to_string(i), "v", 1ms);
+    }
+    std::this_thread::sleep_for(20ms);
+    for (int round = 0; round < 100000 && heard->of(slabcache::cause::expired) < 10; round++) {
+        cache.run_pending_tasks();
+    }
+    CHECK(heard->of(slabcache::cause::expired) == 10);
+    check_heard_as_counted(*heard, cache);
+
+    slabcache::Options negative = small_options();
+    negative.maintenance_interval = -1ms;
+    CHECK(thrown_by([&] { Cache refused(negative); }) == errc::invalid_argument);
+    Cache moved_from(small_options());
+    Cache taker(std::move(moved_from));
+    CHECK(thrown_by([&] { moved_from.run_pending_tasks(); }) == errc::invalid_argument);
+}
+
+/* A Backed over a Cache with a listener keeps the listener after the Cache is gone: the
+ * writes it makes are still heard (ASan reports a call through a freed listener). */
+void test_a_backed_keeps_the_listener_of_its_cache() {
+    auto heard = std::make_shared<Heard>();
+    Table table;
+    Backed backed = [&] {
+        slabcache::Options options = small_options();
+        options.maintenance_interval = std::chrono::milliseconds::max();
+        options.listener = [heard](std::string_view, std::string_view, slabcache::cause why) {
+            heard->count(why);
+            heard->done();
+        };
+        const Cache cache(options);
+        return Backed(cache, table.source(false));
+    }();
+    backed.put("k", "1");
+    backed.put("k", "2");
+    backed.erase("k");
+    CHECK(heard->of(slabcache::cause::replaced) == 1);
+    CHECK(heard->of(slabcache::cause::removed) == 1);
+}
+
 }  // namespace
 
 int main() {
@@ -590,5 +756,9 @@ int main() {
     RUN(test_backed_write_behind_loses_nothing);
     RUN(test_a_full_write_behind_queue_throws);
     RUN(test_backed_settings_and_moves);
+    RUN(test_a_listener_hears_every_cause_and_may_use_the_cache);
+    RUN(test_a_listeners_exceptions_are_caught_and_counted);
+    RUN(test_run_pending_tasks_and_listener_settings);
+    RUN(test_a_backed_keeps_the_listener_of_its_cache);
     return finish();
 }

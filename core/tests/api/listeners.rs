@@ -502,6 +502,58 @@ hang_limited! {
     }
 }
 
+hang_limited! {
+    #[cfg_attr(miri, ignore = "the reaper samples for many rounds: minutes under Miri")]
+    fn stop_maintenance_waits_for_the_round_in_progress() {
+        let clock = Arc::new(ManualClock::new());
+        let ended = Arc::new(AtomicBool::new(false));
+        // The listener's first call on the maintenance thread waits at the barriers, and then
+        // looks whether the stopper, started meanwhile, has returned: it must not have.
+        let (entered, release) = (Arc::new(Barrier::new(2)), Arc::new(Barrier::new(2)));
+        let (first, stopped) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicBool::new(false)));
+        let stopped_during_the_round = Arc::new(AtomicBool::new(false));
+        let cache = small_builder(&clock)
+            .maintenance_interval(Duration::from_millis(1))
+            .listener({
+                let (ended, entered, release) = (ended.clone(), entered.clone(), release.clone());
+                let (first, stopped, during) =
+                    (first.clone(), stopped.clone(), stopped_during_the_round.clone());
+                move |_: &Event| {
+                    if watch_maintenance_thread(&ended) && first.swap(false, Ordering::SeqCst) {
+                        entered.wait();
+                        release.wait();
+                        during.store(stopped.load(Ordering::SeqCst), Ordering::SeqCst);
+                    }
+                }
+            })
+            .build_shared()
+            .unwrap();
+        insert_dense(&cache, SEC);
+        clock.advance(SEC);
+        entered.wait();
+        let stopper = thread::spawn({
+            let (cache, stopped) = (cache.clone(), stopped.clone());
+            move || {
+                cache.stop_maintenance();
+                stopped.store(true, Ordering::SeqCst);
+            }
+        });
+        // Time for the stopper to reach its wait; a stop that did not wait would return in it.
+        thread::sleep(Duration::from_millis(50));
+        release.wait();
+        stopper.join().unwrap();
+        assert!(
+            !stopped_during_the_round.load(Ordering::SeqCst),
+            "stop_maintenance returned while the listener ran on the maintenance thread"
+        );
+        assert!(ended.load(Ordering::SeqCst), "the thread has ended when stop returns");
+        // A second stop does nothing, and the cache goes on without the thread.
+        cache.stop_maintenance();
+        cache.insert(b"after", b"v").unwrap();
+        assert_eq!(cache.get(b"after").as_deref(), Some(&b"v"[..]));
+    }
+}
+
 #[test]
 fn a_zero_maintenance_interval_is_refused() {
     let clock = Arc::new(ManualClock::new());
