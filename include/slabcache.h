@@ -313,6 +313,12 @@ struct slabcache_options {
    * without a listener. `slabcache_free` stops the thread at once, whatever the interval.
    */
   uint64_t maintenance_interval_ms;
+  /**
+   * Non-zero: the cache tracks its most read keys, for `slabcache_hottest` (about one get
+   * hit in 16 is sampled into a small tally, some 34 KiB). 0 (the default): it does not,
+   * a get pays nothing for the feature, and `slabcache_hottest` reports no key.
+   */
+  uint8_t track_hot_keys;
 };
 
 /**
@@ -687,6 +693,14 @@ struct slabcache_backed_stats {
  * A snapshot of a backed cache's counters (see `struct slabcache_backed_stats`).
  */
 typedef struct slabcache_backed_stats slabcache_backed_stats_t;
+
+/**
+ * Called by `slabcache_hottest` once for each key it reports, most read first: `ctx` as
+ * given, the key (`key_len` bytes, valid only during the call), and its estimated count of
+ * recent reads. It runs on the calling thread with no lock of the library held, so it may
+ * call the library; it must return normally (no C++ exception, no `longjmp`).
+ */
+typedef void (*slabcache_hot_key_fn)(void *ctx, const uint8_t *key, size_t key_len, uint64_t reads);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1240,6 +1254,29 @@ int slabcache_backed_invalidate_tag(const slabcache_backed_t *backed,
                                     const uint8_t *tag,
                                     size_t tag_len,
                                     uint64_t *out_removed);
+
+/**
+ * Reports the keys read most often lately, most read first, at most `n` of them (and at
+ * most the 64 the cache tracks): calls `visit(ctx, key, key_len, reads)` for each, then
+ * stores how many it reported in `*out_count` when that is not NULL. `reads` estimates the
+ * key's recent get hits from a sample (about one in 16), with counts halved about every half
+ * million hits, so a key that cools down drops out. Only live keys are reported. A cache
+ * made without `track_hot_keys` reports none; so does `n` 0. `visit` may be NULL, to count
+ * only.
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing called or written) for a
+ * NULL `cache` or a misaligned `out_count`.
+ *
+ * # Safety
+ *
+ * `cache` is NULL or a live cache; `visit` is NULL or a function that keeps the contract of
+ * `slabcache_hot_key_fn` with `ctx`; `out_count` is NULL or points at a writable `size_t`.
+ */
+int slabcache_hottest(const slabcache_t *cache,
+                      size_t n,
+                      slabcache_hot_key_fn visit,
+                      void *ctx,
+                      size_t *out_count);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -309,6 +309,8 @@ struct Options {
     Listener listener;  /* empty: none */
     /* With a listener, how often the maintenance thread reports expirations; 0: 1 s. */
     std::chrono::milliseconds maintenance_interval{0};
+    /* Track the most read keys, for Cache::hottest(). */
+    bool track_hot_keys = false;
 };
 
 /** How a conditional write or delete went. */
@@ -392,6 +394,7 @@ public:
         raw.ttl_jitter = options.ttl_jitter;
         raw.max_value_bytes = options.max_value_bytes;
         raw.maintenance_interval_ms = detail::setting_ms(options.maintenance_interval);
+        raw.track_hot_keys = options.track_hot_keys ? 1 : 0;
         if (options.listener) {
             listener_ = std::make_shared<detail::ListenerState>(options.listener);
             raw.listener = &detail::listener_trampoline;
@@ -597,6 +600,36 @@ public:
         std::uint64_t removed = 0;
         detail::check(slabcache_invalidate_tag(cache_, detail::bytes(tag), tag.size(), &removed));
         return removed;
+    }
+
+    /**
+     * The keys read most often lately, most read first, with their estimated recent reads (at
+     * most n, and at most 64); empty unless the cache was made with track_hot_keys.
+     */
+    std::vector<std::pair<std::string, std::uint64_t>> hottest(std::size_t n) const {
+        struct Collected {
+            std::vector<std::pair<std::string, std::uint64_t>> keys;
+            std::exception_ptr failure;  /* an exception may not unwind through the C library */
+        } collected;
+        detail::check(slabcache_hottest(
+            cache_, n,
+            [](void *ctx, const std::uint8_t *key, std::size_t key_len, std::uint64_t reads) {
+                auto &out = *static_cast<Collected *>(ctx);
+                if (out.failure) {
+                    return;
+                }
+                try {
+                    out.keys.emplace_back(
+                        std::string(reinterpret_cast<const char *>(key), key_len), reads);
+                } catch (...) {
+                    out.failure = std::current_exception();
+                }
+            },
+            &collected, nullptr));
+        if (collected.failure) {
+            std::rethrow_exception(collected.failure);
+        }
+        return std::move(collected.keys);
     }
 
     /** A snapshot of the cache's counters. */

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -902,6 +903,71 @@ static void test_tags_refuse_hostile_inputs(void) {
 
 /* ----- panics ----- */
 
+/* Counts the keys slabcache_hottest reports and remembers the first. */
+struct hottest_seen {
+    size_t calls;
+    char first[32];
+    uint64_t first_reads;
+};
+
+static void see_hot_key(void *ctx, const uint8_t *key, size_t key_len, uint64_t reads) {
+    struct hottest_seen *seen = ctx;
+    if (seen->calls++ == 0 && key_len < sizeof seen->first) {
+        memcpy(seen->first, key, key_len);
+        seen->first[key_len] = 0;
+        seen->first_reads = reads;
+    }
+}
+
+static void test_hottest_names_the_most_read_key(void) {
+    slabcache_options_t opts = default_options();
+    opts.track_hot_keys = 1;
+    slabcache_t *cache = new_cache_with(opts);
+    char key[16];
+    uint8_t buf[8];
+    size_t len;
+    for (int i = 0; i < 50; i++) {
+        int n = snprintf(key, sizeof key, "item:%d", i);
+        CHECK_STATUS(slabcache_set(cache, (const uint8_t *)key, (size_t)n, BYTES("v"), 0, NULL),
+                     SLABCACHE_OK);
+    }
+    for (int round = 0; round < 20000; round++) {
+        CHECK_STATUS(slabcache_get(cache, BYTES("item:7"), buf, sizeof buf, &len, NULL),
+                     SLABCACHE_OK);
+        int n = snprintf(key, sizeof key, "item:%d", round % 50);
+        CHECK_STATUS(slabcache_get(cache, (const uint8_t *)key, (size_t)n, buf, sizeof buf, &len,
+                                   NULL),
+                     SLABCACHE_OK);
+    }
+    struct hottest_seen seen = {0};
+    size_t count = UNTOUCHED_LEN;
+    CHECK_STATUS(slabcache_hottest(cache, 3, see_hot_key, &seen, &count), SLABCACHE_OK);
+    CHECK(count == 3 && seen.calls == 3);
+    CHECK(strcmp(seen.first, "item:7") == 0);
+    CHECK(seen.first_reads > 10000);
+    /* Counting only, and n = 0. */
+    CHECK_STATUS(slabcache_hottest(cache, 5, NULL, NULL, &count), SLABCACHE_OK);
+    CHECK(count == 5);
+    CHECK_STATUS(slabcache_hottest(cache, 0, see_hot_key, &seen, &count), SLABCACHE_OK);
+    CHECK(count == 0 && seen.calls == 3);
+    /* Hostile inputs change nothing. */
+    CHECK_STATUS(slabcache_hottest(NULL, 3, see_hot_key, &seen, &count), SLABCACHE_INVALID_ARGUMENT);
+    size_t words[2];
+    CHECK_STATUS(slabcache_hottest(cache, 3, see_hot_key, &seen,
+                                   (size_t *)((char *)words + 1)),
+                 SLABCACHE_INVALID_ARGUMENT);
+    CHECK(seen.calls == 3);
+    slabcache_free(cache);
+
+    /* A cache that does not track reports nothing. */
+    cache = new_cache();
+    CHECK_STATUS(slabcache_set(cache, BYTES("k"), BYTES("v"), 0, NULL), SLABCACHE_OK);
+    CHECK_STATUS(slabcache_get(cache, BYTES("k"), buf, sizeof buf, &len, NULL), SLABCACHE_OK);
+    CHECK_STATUS(slabcache_hottest(cache, 3, see_hot_key, &seen, &count), SLABCACHE_OK);
+    CHECK(count == 0 && seen.calls == 3);
+    slabcache_free(cache);
+}
+
 static void test_a_panic_comes_back_as_a_status(void) {
     fprintf(stderr, "(the panic message below is expected)\n");
     CHECK_STATUS(slabcache_test_panic(), SLABCACHE_PANIC);
@@ -938,6 +1004,7 @@ int main(void) {
     RUN(test_reads_and_deletes_refuse_hostile_inputs);
     RUN(test_invalidate_tag_removes_its_entries);
     RUN(test_tags_refuse_hostile_inputs);
+    RUN(test_hottest_names_the_most_read_key);
     RUN(test_a_panic_comes_back_as_a_status);
     return finish();
 }

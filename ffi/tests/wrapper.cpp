@@ -688,6 +688,27 @@ void test_a_listeners_exceptions_are_caught_and_counted() {
     CHECK(plain.listener_exceptions() == 0);
 }
 
+void test_hottest_names_the_most_read_keys() {
+    slabcache::Options options = small_options();
+    options.track_hot_keys = true;
+    const Cache cache(options);
+    for (int i = 0; i < 50; i++) {
+        cache.set("item:" + std::to_string(i), "v");
+    }
+    for (int round = 0; round < 20000; round++) {
+        cache.get("item:7");
+        cache.get("item:" + std::to_string(round % 50));
+    }
+    const auto top = cache.hottest(3);
+    CHECK(top.size() == 3);
+    CHECK(top[0].first == "item:7" && top[0].second > 10000);
+    CHECK(cache.hottest(0).empty());
+    const Cache untracked(small_options());
+    untracked.set("k", "v");
+    untracked.get("k");
+    CHECK(untracked.hottest(3).empty());
+}
+
 void test_run_pending_tasks_and_listener_settings() {
     auto heard = std::make_shared<Heard>();
     slabcache::Options options = small_options();
@@ -760,5 +781,6 @@ int main() {
     RUN(test_a_listeners_exceptions_are_caught_and_counted);
     RUN(test_run_pending_tasks_and_listener_settings);
     RUN(test_a_backed_keeps_the_listener_of_its_cache);
+    RUN(test_hottest_names_the_most_read_keys);
     return finish();
 }

@@ -247,7 +247,10 @@ mod tests {
     }
 
     #[test]
-    #[cfg_attr(miri, ignore = "30,000 draws of plain arithmetic: nothing for Miri to check")]
+    #[cfg_attr(
+        miri,
+        ignore = "30,000 draws of plain arithmetic: nothing for Miri to check"
+    )]
     fn early_expiry_grows_likelier_near_the_end_and_with_slow_loads() {
         let rules = rules(None, Some(1.0));
         let share = |now: u64, load: u64| {
