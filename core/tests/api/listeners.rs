@@ -73,7 +73,7 @@ fn every_removal_path_reports_its_entry_once_with_the_value_it_held() {
         all.extend(events);
         assert_events_match_stats(&all, &cache);
     };
-    let big = vec![7u8; 2000];
+    let big = vec![7u8; SMALL_MAX_VALUE / 2];
 
     cache.insert(b"a", b"1").unwrap();
     step("an insert of a new key", &[]);
@@ -214,6 +214,7 @@ fn assert_one_eviction_per_entry_gone(cache: &Cache, events: &[Event], written: 
 }
 
 hang_limited! {
+    #[cfg_attr(miri, ignore = "hundreds of evicting writes: minutes under Miri")]
     fn evictions_under_an_entry_limit_report_each_evicted_entry() {
         let clock = Arc::new(ManualClock::new());
         let (builder, seen) = recording(small_builder(&clock).max_entries(64));
@@ -294,6 +295,10 @@ hang_limited! {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "the reaper samples for many rounds: minutes under Miri"
+)]
 fn run_pending_tasks_reaps_without_a_listener() {
     let clock = Arc::new(ManualClock::new());
     let cache = small_builder(&clock).build_shared().unwrap();
@@ -309,6 +314,7 @@ fn run_pending_tasks_reaps_without_a_listener() {
 }
 
 hang_limited! {
+    #[cfg_attr(miri, ignore = "500 writes with a listener writing per event: minutes under Miri")]
     fn a_listener_may_call_the_cache_and_is_never_reentered() {
         let clock = Arc::new(ManualClock::new());
         let handle: Arc<OnceLock<Weak<Cache>>> = Arc::default();
@@ -317,6 +323,9 @@ hang_limited! {
         let delivering = Arc::new(AtomicU64::new(0));
         let cache = small_builder(&clock)
             .max_entries(32)
+            // Asleep for the test: events are counted once the writes have returned, and a
+            // maintenance round could be delivering some at that moment.
+            .maintenance_interval(Duration::from_secs(3600))
             .listener({
                 let (handle, seen, delivering) = (handle.clone(), seen.clone(), delivering.clone());
                 move |e: &Event| {
