@@ -2,7 +2,7 @@
 //! `scripts/get-instructions.sh` runs it for 1 and for 3 rounds and divides the difference
 //! by the 2 × 2^20 gets between them, which leaves out the setup.
 //!
-//! `get_instructions ROUNDS [--track-hot-keys]`: 10,000 resident keys of 16 bytes with 64-byte
+//! `get_instructions [ROUNDS [--track-hot-keys]]` (one round by default): 10,000 resident keys of 16 bytes with 64-byte
 //! values, then ROUNDS rounds of 2^20 gets that stride through the keys (7,919 keys apart, so
 //! consecutive gets land in unrelated index buckets); with `--track-hot-keys`, on a cache built
 //! with `track_hot_keys(true)`.
@@ -17,10 +17,11 @@ const LOOKUPS: usize = 1 << 20;
 
 fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
-    let rounds: usize = args
-        .next()
-        .and_then(|r| r.parse().ok())
-        .expect("usage: get_instructions ROUNDS [--track-hot-keys]");
+    // Without arguments (as the test script runs every example): one round, no tracking.
+    let rounds: usize = args.next().map_or(1, |r| {
+        r.parse()
+            .expect("usage: get_instructions [ROUNDS [--track-hot-keys]]")
+    });
     let track = args.next().as_deref() == Some("--track-hot-keys");
     let cache = Cache::builder()
         .max_bytes(64 << 20)
