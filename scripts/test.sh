@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test the project has, installing what it needs first.
 #
-#   bash scripts/test.sh            every test: what CI runs (about 20 minutes on 2 cores)
+#   bash scripts/test.sh            every test: what CI runs (about 30 minutes on 2 cores)
 #   bash scripts/test.sh --quick    the contributor's loop: the workspace's tests in a debug
 #                                   build, the core's examples and the C tests; no release
 #                                   pass, no loom, Miri, fuzzing or stress (a few minutes)
