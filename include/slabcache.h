@@ -905,58 +905,6 @@ int slabcache_delete_if_version(const slabcache_t *cache,
 void slabcache_clear(const slabcache_t *cache);
 
 /**
- * `slabcache_set` that also tags the entry with each of the `tag_count` tags, the `i`th
- * `tag_lens[i]` bytes at `tags[i]` (any bytes; a tag may be NULL when its length is 0), so
- * that `slabcache_invalidate_tag` of any of them removes it. A later write of the key
- * without the tag ends its membership. With `tag_count` 0 it is `slabcache_set` (and
- * `tags` and `tag_lens` may be NULL).
- *
- * A write racing an invalidation of one of its tags either lands before it, and is removed
- * by it, or loses, and the entry it wrote is removed before the invalidation returns.
- *
- * Returns the statuses of `slabcache_set`, and `SLABCACHE_INVALID_ARGUMENT` for a NULL or
- * misaligned `tags` or `tag_lens` with `tag_count` above 0, or a NULL tag with a length
- * above 0 or a length above `PTRDIFF_MAX`.
- *
- * # Safety
- *
- * As `slabcache_set`; and `tags` and `tag_lens` are NULL or point at `tag_count` readable
- * elements each, each tag at its length of readable bytes, which nothing writes during the
- * call.
- */
-int slabcache_set_tagged(const slabcache_t *cache,
-                         const uint8_t *key,
-                         size_t key_len,
-                         const uint8_t *val,
-                         size_t val_len,
-                         uint64_t ttl_ms,
-                         const uint8_t *const *tags,
-                         const size_t *tag_lens,
-                         size_t tag_count,
-                         uint64_t *out_version);
-
-/**
- * Removes every entry tagged with `tag` (`tag_len` bytes; NULL when `tag_len` is 0) by
- * `slabcache_set_tagged` and not written since without it, and stores how many it removed
- * in `*out_removed` when that is not NULL. Eager: they are gone, and counted out of the
- * stats, before it returns; entries tagged afterwards are unaffected.
- *
- * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing removed or written) for a
- * NULL `cache`, a NULL `tag` with `tag_len` above 0, `tag_len` above `PTRDIFF_MAX`, or a
- * misaligned `out_removed`.
- *
- * # Safety
- *
- * `cache` is NULL or a live cache; `tag` is NULL or points at `tag_len` readable bytes,
- * which nothing writes during the call; `out_removed` is NULL or points at a writable
- * `uint64_t`.
- */
-int slabcache_invalidate_tag(const slabcache_t *cache,
-                             const uint8_t *tag,
-                             size_t tag_len,
-                             uint64_t *out_removed);
-
-/**
  * Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
  * `sizeof(slabcache_stats_t)` first (a program built against an earlier header passes its
  * version's size, and gets that version's fields). Each counter is exact; under concurrent
@@ -1277,6 +1225,58 @@ int slabcache_hottest(const slabcache_t *cache,
                       slabcache_hot_key_fn visit,
                       void *ctx,
                       size_t *out_count);
+
+/**
+ * `slabcache_set` that also tags the entry with each of the `tag_count` tags, the `i`th
+ * `tag_lens[i]` bytes at `tags[i]` (any bytes; a tag may be NULL when its length is 0), so
+ * that `slabcache_invalidate_tag` of any of them removes it. A later write of the key
+ * without the tag ends its membership. With `tag_count` 0 it is `slabcache_set` (and
+ * `tags` and `tag_lens` may be NULL).
+ *
+ * A write racing an invalidation of one of its tags either lands before it, and is removed
+ * by it, or loses, and the entry it wrote is removed before the invalidation returns.
+ *
+ * Returns the statuses of `slabcache_set`, and `SLABCACHE_INVALID_ARGUMENT` for a NULL or
+ * misaligned `tags` or `tag_lens` with `tag_count` above 0, or a NULL tag with a length
+ * above 0 or a length above `PTRDIFF_MAX`.
+ *
+ * # Safety
+ *
+ * As `slabcache_set`; and `tags` and `tag_lens` are NULL or point at `tag_count` readable
+ * elements each, each tag at its length of readable bytes, which nothing writes during the
+ * call.
+ */
+int slabcache_set_tagged(const slabcache_t *cache,
+                         const uint8_t *key,
+                         size_t key_len,
+                         const uint8_t *val,
+                         size_t val_len,
+                         uint64_t ttl_ms,
+                         const uint8_t *const *tags,
+                         const size_t *tag_lens,
+                         size_t tag_count,
+                         uint64_t *out_version);
+
+/**
+ * Removes every entry tagged with `tag` (`tag_len` bytes; NULL when `tag_len` is 0) by
+ * `slabcache_set_tagged` and not written since without it, and stores how many it removed
+ * in `*out_removed` when that is not NULL. Eager: they are gone, and counted out of the
+ * stats, before it returns; entries tagged afterwards are unaffected.
+ *
+ * Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing removed or written) for a
+ * NULL `cache`, a NULL `tag` with `tag_len` above 0, `tag_len` above `PTRDIFF_MAX`, or a
+ * misaligned `out_removed`.
+ *
+ * # Safety
+ *
+ * `cache` is NULL or a live cache; `tag` is NULL or points at `tag_len` readable bytes,
+ * which nothing writes during the call; `out_removed` is NULL or points at a writable
+ * `uint64_t`.
+ */
+int slabcache_invalidate_tag(const slabcache_t *cache,
+                             const uint8_t *tag,
+                             size_t tag_len,
+                             uint64_t *out_removed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -23,9 +23,10 @@ use crate::args::{
 };
 use crate::guard::{catch, run, status_of};
 use crate::load::{call_loader, read_into, slabcache_loader_fn, CallbackError, Loader};
+use crate::tags::invalidate_tag;
 use crate::{
-    invalidate_tag, slabcache_t, SLABCACHE_INVALID_ARGUMENT, SLABCACHE_OK, SLABCACHE_PANIC,
-    SLABCACHE_QUEUE_FULL, SLABCACHE_WRITE_FAILED,
+    slabcache_t, SLABCACHE_INVALID_ARGUMENT, SLABCACHE_OK, SLABCACHE_PANIC, SLABCACHE_QUEUE_FULL,
+    SLABCACHE_WRITE_FAILED,
 };
 
 /// `write_mode`: a write goes to the source, then to the cache; it returns once both hold it.

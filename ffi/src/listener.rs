@@ -150,10 +150,10 @@ pub unsafe extern "C" fn slabcache_run_pending_tasks(cache: *const slabcache_t) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tags::{slabcache_invalidate_tag, slabcache_set_tagged};
     use crate::{
-        slabcache_clear, slabcache_delete, slabcache_free, slabcache_invalidate_tag, slabcache_new,
-        slabcache_options_init, slabcache_options_t, slabcache_set, slabcache_set_tagged,
-        slabcache_stats, slabcache_stats_t, SLABCACHE_OK,
+        slabcache_clear, slabcache_delete, slabcache_free, slabcache_new, slabcache_options_init,
+        slabcache_options_t, slabcache_set, slabcache_stats, slabcache_stats_t, SLABCACHE_OK,
     };
     use std::mem::{size_of, MaybeUninit};
     use std::ptr;
