@@ -44,7 +44,7 @@ mod hottest;
 mod iter;
 
 pub use builder::{CacheBuilder, DEFAULT_MAX_VALUE_BYTES};
-pub use iter::Iter;
+pub use iter::{Iter, SharedIter};
 
 /// The longest key, in bytes.
 pub const MAX_KEY_LEN: usize = 65_535;

@@ -61,7 +61,7 @@ pub use backed::{
     Backed, BackedBuilder, BackedError, BackedStats, Retry, Source, WhenFull, WriteBehind,
     WriteFailure, WriteMode,
 };
-pub use cache::{Cache, CacheBuilder, Iter, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
+pub use cache::{Cache, CacheBuilder, Iter, SharedIter, DEFAULT_MAX_VALUE_BYTES, MAX_KEY_LEN};
 pub use error::Error;
 pub use events::{Event, RemovalCause};
 pub use load::{LoadError, LoadResult};

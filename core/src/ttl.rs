@@ -83,6 +83,13 @@ impl ManualClock {
         self.nanos.fetch_add(duration_nanos(by), Ordering::SeqCst);
     }
 
+    /// Moves the clock forward to `to`; does nothing if it already reads `to` or later. For
+    /// a clock that follows another time source read by several threads, whose readings may
+    /// reach it out of order.
+    pub fn advance_to(&self, to: Duration) {
+        self.nanos.fetch_max(duration_nanos(to), Ordering::SeqCst);
+    }
+
     /// Sets the clock to `to`. Panics if that would move it backwards: a [`Clock`] is monotonic.
     pub fn set(&self, to: Duration) {
         let to = duration_nanos(to);

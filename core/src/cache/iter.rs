@@ -4,6 +4,8 @@
 //! before its entries are yielded, so an entry is never yielded twice and a writer waits at
 //! most for one chain's copy.
 
+use std::sync::Arc;
+
 use super::{Cache, Probe, OPTIMISTIC_READS};
 use crate::index::chunk_of;
 use crate::ttl::Now;
@@ -17,8 +19,16 @@ impl Cache {
     pub fn iter(&self) -> Iter<'_> {
         Iter {
             cache: self,
-            chain: 0,
-            ready: Vec::new(),
+            cursor: Cursor::default(),
+        }
+    }
+
+    /// [`iter`](Cache::iter) for an iterator that owns a handle to the cache, so that it can
+    /// be kept beyond the caller's borrow (by a binding whose iterators outlive any call).
+    pub fn iter_shared(self: &Arc<Self>) -> SharedIter {
+        SharedIter {
+            cache: Arc::clone(self),
+            cursor: Cursor::default(),
         }
     }
 
@@ -72,26 +82,56 @@ impl Cache {
     }
 }
 
+/// An entry as iteration yields it: key, value and version, copied.
+type Entry = (Vec<u8>, Vec<u8>, Version);
+
 /// Iterator returned by [`Cache::iter`].
 pub struct Iter<'a> {
     cache: &'a Cache,
-    chain: usize,
-    ready: Vec<(Vec<u8>, Vec<u8>, Version)>,
+    cursor: Cursor,
 }
 
-impl Iterator for Iter<'_> {
-    type Item = (Vec<u8>, Vec<u8>, Version);
+/// Iterator returned by [`Cache::iter_shared`].
+pub struct SharedIter {
+    cache: Arc<Cache>,
+    cursor: Cursor,
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+/// Where an iteration stands: the next chain to copy, and the entries of the last one copied
+/// not yet yielded.
+#[derive(Default)]
+struct Cursor {
+    chain: usize,
+    ready: Vec<Entry>,
+}
+
+impl Cursor {
+    fn next(&mut self, cache: &Cache) -> Option<Entry> {
         loop {
             if let Some(entry) = self.ready.pop() {
                 return Some(entry);
             }
-            if self.chain == self.cache.index.chain_count() {
+            if self.chain == cache.index.chain_count() {
                 return None;
             }
-            self.cache.snapshot_chain(self.chain, &mut self.ready);
+            cache.snapshot_chain(self.chain, &mut self.ready);
             self.chain += 1;
         }
+    }
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(self.cache)
+    }
+}
+
+impl Iterator for SharedIter {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.cursor.next(&self.cache)
     }
 }

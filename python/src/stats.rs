@@ -1,0 +1,57 @@
+//! `slabcache.Stats`: a snapshot of a cache's counters, with the Rust `Stats` fields.
+
+use pyo3::prelude::*;
+
+macro_rules! stats_class {
+    ($($field:ident),* $(,)?) => {
+        /// A snapshot of a cache's counters and sizes (see the Rust `slabcache::Stats`).
+        #[pyclass(frozen, get_all, module = "slabcache._native")]
+        pub struct Stats {
+            $($field: u64,)*
+            hit_ratio: f64,
+        }
+
+        impl From<slabcache::Stats> for Stats {
+            fn from(s: slabcache::Stats) -> Self {
+                Stats { $($field: s.$field,)* hit_ratio: s.hit_ratio() }
+            }
+        }
+
+        #[pymethods]
+        impl Stats {
+            fn __repr__(&self) -> String {
+                let mut out = String::from("slabcache.Stats(");
+                $(out.push_str(&format!("{}={}, ", stringify!($field), self.$field));)*
+                out.push_str(&format!("hit_ratio={:.4})", self.hit_ratio));
+                out
+            }
+
+            /// The snapshot as a dict (for logging and metrics).
+            fn _asdict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+                let dict = pyo3::types::PyDict::new(py);
+                $(dict.set_item(stringify!($field), self.$field)?;)*
+                dict.set_item("hit_ratio", self.hit_ratio)?;
+                Ok(dict)
+            }
+        }
+    };
+}
+
+stats_class!(
+    hits,
+    misses,
+    inserts,
+    updates,
+    removals,
+    evictions,
+    expirations,
+    cas_failures,
+    entries,
+    payload_bytes,
+    arena_bytes_used,
+    max_bytes,
+    fixed_overhead_bytes,
+    loads,
+    load_waits,
+    listener_panics,
+);
