@@ -84,6 +84,11 @@ fi
 logged bash scripts/ffi-test.sh || status=1
 
 # ---------------------------------------------------------------------------------------
+# Python: the module built and installed by pip into a virtual environment this creates
+# (target/python-venv), its pytest suite, and the type stubs checked against it.
+logged bash scripts/python-test.sh || status=1
+
+# ---------------------------------------------------------------------------------------
 if [ "${SLABCACHE_SKIP_VERIFICATION:-0}" != "1" ]; then
     logged bash scripts/loom.sh || status=1
     logged bash scripts/miri.sh || status=1

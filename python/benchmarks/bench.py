@@ -15,10 +15,17 @@ Workload (see issue 14, "Benchmark"):
     read_through); key strings are built before timing starts;
   * get_hit      all 100k keys preloaded, get(key) over the stream;
   * set_update   all 100k keys preloaded, cache[key] = value (or .set) over the stream;
-  * set_evict    cache[key] = value over a 4x larger key space (steady state: evicting);
-  * read_through v = get(key); on a miss cache[key] = value, 4x larger key space;
+  * set_evict    cache[key] = value over a 4x larger key space; the cache is first filled
+                 with all 400k keys (coldest first), so it is full and evicting, and each
+                 round reads a new segment of the stream (same segments for everyone);
+  * read_through v = get(key); on a miss cache[key] = value; set up like set_evict;
   * get_hit_4t   get_hit with 4 threads, each doing N/4 gets; ns/op = wall time / N;
   * decorator_hit  f(x) over 1,000 warm int arguments, returning an int.
+
+Checks printed beside the numbers (untimed): the hit ratio of get_hit (must be 100%) and of
+one more read-through segment, the entry count after set_evict (must be 100,000), and that a
+decorated function is not called again during decorator_hit.  A peer that is not installed,
+or slabcache.cached while it does not exist yet, is skipped with a note.
 
 Access style: every implementation reads with a bound ``get = cache.get``.  Writes use
 ``cache[key] = value`` for caches that are mappings and the bound ``set`` method for the

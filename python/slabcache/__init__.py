@@ -44,6 +44,8 @@ MAX_KEY_LEN: int = _native.MAX_KEY_LEN
 
 Key = Union[str, bytes]
 
+_NO_DEFAULT: Any = object()
+
 
 class _ItemsView(ItemsView):
     __slots__ = ()
@@ -101,6 +103,13 @@ class Backed(_native.Backed):
     """
 
     __slots__ = ()
+
+    def get(self, key: Key, default: Any = _NO_DEFAULT) -> Any:
+        """The value of ``key``, loaded from the source on a miss; ``default`` when the
+        source has no such key (``KeyError`` if no default is given)."""
+        if default is _NO_DEFAULT:
+            return super().get(key)
+        return super().get(key, default)
 
     def __enter__(self) -> "Backed":
         return self

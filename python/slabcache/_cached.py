@@ -84,7 +84,7 @@ def cached(
     """
     from . import Cache  # the public class, with the MutableMapping mixins
 
-    if callable(max_bytes) and ttl is None and key is None and cache is None:
+    if not isinstance(max_bytes, int):
         raise TypeError("use @cached() or @cached(max_bytes=...), not bare @cached")
 
     def decorate(func: F) -> F:

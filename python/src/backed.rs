@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use slabcache::{BackedError, Retry, Source, WhenFull, WriteBehind, WriteMode};
 
 use crate::cache::{Cache, Engine};
@@ -95,17 +95,14 @@ impl Backed {
     }
 }
 
-fn backed_error(py: Python<'_>, e: BackedError<PyErr>, key: &Bound<'_, PyAny>) -> PyErr {
+fn backed_error(e: BackedError<PyErr>, key: &Bound<'_, PyAny>) -> PyErr {
     match e {
         BackedError::Source(e) => e,
         BackedError::Panicked(message) => errors::error(format!("the source panicked: {message}")),
         BackedError::Cache(e) => errors::from_engine(e, Some(key)),
         BackedError::QueueFull => errors::error("the write-behind queue is full"),
         BackedError::Closed => errors::error("this Backed is closed: it takes no more writes"),
-        other => {
-            let _ = py;
-            errors::error(other.to_string())
-        }
+        other => errors::error(other.to_string()),
     }
 }
 
@@ -240,21 +237,30 @@ impl Backed {
         })
     }
 
-    /// The value of `key`, loading it from the source on a miss; `default` (or `KeyError`)
-    /// when the source has no such key.
-    #[pyo3(signature = (key, default = None))]
+    /// The value of `key`, loading it from the source on a miss; `default` (if given, else
+    /// `KeyError`) when the source has no such key.
+    #[pyo3(signature = (key, *default))]
     fn get<'py>(
         &self,
         key: &Bound<'py, PyAny>,
-        default: Option<Bound<'py, PyAny>>,
+        default: &Bound<'py, PyTuple>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = key.py();
+        if default.len() > 1 {
+            return Err(PyTypeError::new_err(format!(
+                "get takes a key and at most one default, not {} defaults",
+                default.len()
+            )));
+        }
         self.engine.tick(py)?;
         let k = encode_key(key)?;
         let inner = self.inner();
         match py.detach(|| inner.get(k.bytes())) {
             Ok(Some(stored)) => decode_value(py, &stored, &self.engine.serializer),
-            Ok(None) => default.ok_or_else(|| PyKeyError::new_err(key.clone().unbind())),
+            Ok(None) => match default.get_item(0) {
+                Ok(default) => Ok(default),
+                Err(_) => Err(PyKeyError::new_err(key.clone().unbind())),
+            },
             Err(e) => Err(load_error(py, e, Some(key))),
         }
     }
@@ -267,7 +273,7 @@ impl Backed {
         let v = self.engine.encode_owned(value)?;
         let inner = self.inner();
         py.detach(|| inner.put(k.bytes(), &v))
-            .map_err(|e| backed_error(py, e, key))
+            .map_err(|e| backed_error(e, key))
     }
 
     /// Deletes `key` from the source and the cache, as the write mode says.
@@ -277,7 +283,7 @@ impl Backed {
         let k = encode_key(key)?;
         let inner = self.inner();
         py.detach(|| inner.delete(k.bytes()))
-            .map_err(|e| backed_error(py, e, key))
+            .map_err(|e| backed_error(e, key))
     }
 
     /// Blocks until the write-behind writes made before the call are in the source (or

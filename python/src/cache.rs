@@ -211,24 +211,29 @@ impl Cache {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        max_bytes: u64,
-        max_entries: Option<u64>,
+        max_bytes: i64,
+        max_entries: Option<i64>,
         ttl: Option<f64>,
         ttl_jitter: f64,
         serializer: Option<&Bound<'_, PyAny>>,
         timer: Option<&Bound<'_, PyAny>>,
         track_hot_keys: bool,
     ) -> PyResult<Self> {
+        let max_bytes = u64::try_from(max_bytes).map_err(|_| {
+            PyValueError::new_err(format!(
+                "max_bytes must be a positive size, not {max_bytes}"
+            ))
+        })?;
         let mut builder = slabcache::Cache::builder()
             .max_bytes(max_bytes)
             .track_hot_keys(track_hot_keys);
         if let Some(entries) = max_entries {
-            if entries == 0 {
-                return Err(PyValueError::new_err(
-                    "max_entries must be at least 1 (or None for no limit)",
-                ));
+            if entries < 1 {
+                return Err(PyValueError::new_err(format!(
+                    "max_entries must be at least 1 (or None for no limit), not {entries}"
+                )));
             }
-            builder = builder.max_entries(entries);
+            builder = builder.max_entries(entries as u64);
         }
         if let Some(ttl) = ttl_arg(ttl, None)? {
             builder = builder.default_ttl(ttl);
