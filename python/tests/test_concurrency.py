@@ -184,17 +184,36 @@ def test_loader_returning_an_unpicklable_value(cache):
     assert cache.get_or_load("lock", lambda k: "fine") == "fine"
 
 
+def _delete(cache, key):
+    try:
+        del cache[key]
+    except KeyError:  # absent (being loaded): the delete still counts
+        pass
+
+
 def test_a_delete_during_a_load_wins(cache):
-    # The load commits with compare-and-swap, so a delete of the key while the loader runs
-    # leaves the key absent; the caller still gets the loader's value.
+    # The load stores its value under a lease that a delete of the key landing meanwhile
+    # breaks ("update the database, then delete the cache entry"): the caller gets the
+    # loaded value, and the key stays absent.
     def loader(key):
-        cache.pop(key, None)
-        del_thread = threading.Thread(target=lambda: cache.pop(key, None))
-        del_thread.start()
-        del_thread.join()
+        t = threading.Thread(target=_delete, args=(cache, key))
+        t.start()
+        t.join(5)
+        return "loaded before the update"
+
+    assert cache.get_or_load("k", loader) == "loaded before the update"
+    assert "k" not in cache
+
+
+def test_a_write_during_a_load_wins(cache):
+    def loader(key):
+        t = threading.Thread(target=cache.__setitem__, args=(key, "written meanwhile"))
+        t.start()
+        t.join(5)
         return "loaded"
 
     assert cache.get_or_load("k", loader) == "loaded"
+    assert cache["k"] == "written meanwhile"
 
 
 # --- single-flight: asyncio -----------------------------------------------------------------
