@@ -18,6 +18,7 @@
 pub mod demo;
 pub mod memory;
 pub mod peers;
+pub mod python;
 pub mod rng;
 pub mod showdown;
 pub mod stampede;

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::memory;
+use crate::python;
 use crate::stampede::{self, Strategy};
 use crate::throughput::{self, Mix, Workload};
 use crate::traces::{self, format::Format, replay::PolicyKind, report, Measurement};
@@ -62,6 +63,8 @@ pub struct Report {
     pub hit_ratio: Vec<Measurement>,
     /// A hot key expiring under load, with each caching strategy.
     pub stampede: stampede::Report,
+    /// The Python module's get hit next to the Python caches, or why it was not measured.
+    pub python: Result<python::GetHit, String>,
 }
 
 /// Runs the four parts in turn; `progress` hears of each step.
@@ -81,11 +84,14 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, St
         hit_ratio.extend(traces::run(&trace_config).map_err(|e| e.to_string())?);
     }
     let stampede = stampede::run(&config.stampede, progress);
+    progress("Python get hit (if the module is installed)");
+    let python = python::measure(&repository_root());
     Ok(Report {
         throughput,
         memory,
         hit_ratio,
         stampede,
+        python,
     })
 }
 
@@ -119,6 +125,9 @@ impl Report {
                 "| {} | {} | {} | {ratio} |",
                 row.what, row.ours, row.best
             );
+        }
+        if let Err(why) = &self.python {
+            let _ = writeln!(out, "\nPython: not measured: {why}.");
         }
         out.push_str("\n## Throughput\n\n");
         out.push_str(&self.throughput.markdown());
@@ -222,8 +231,31 @@ impl Report {
                 ratio: Some(ours.mreads_per_sec() / moka.mreads_per_sec()),
             });
         }
+        if let Ok(get_hit) = &self.python {
+            if let (Some(ours), Some((best_name, best))) =
+                (get_hit.slabcache(), get_hit.best_peer())
+            {
+                rows.push(Headline {
+                    what: format!(
+                        "Python get hit, 1 thread, 100k str keys, Zipf 0.99 (ns; best peer \
+                         {best_name})"
+                    ),
+                    ours: format!("{ours:.1}"),
+                    best: format!("{best:.1}"),
+                    ratio: Some(best / ours),
+                });
+            }
+        }
         rows
     }
+}
+
+/// The repository this crate was built in.
+fn repository_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the bench crate lives in the repository")
+        .to_path_buf()
 }
 
 /// slabcache's mean distance to OPT in points over every (trace, capacity), and the best

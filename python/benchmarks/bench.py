@@ -471,13 +471,32 @@ def print_table(res: Results):
           " than slabcache)")
 
 
+def summary(n_ops: int) -> None:
+    """The get_hit figure of every cache, one machine-readable line each."""
+    data = Data(n_ops, ROUNDS)
+    for impl in build_impls([]):
+        c = impl.factory()
+        preload(impl, c, data.hot_keys)
+        get = c.get
+        per_round = measure(lambda i: loop_get(get, data.stream_small), n_ops, ROUNDS)
+        print(f"summary get_hit {impl.name} {statistics.median(per_round):.1f}", flush=True)
+        if impl.close:
+            impl.close(c)
+        del c, get
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", metavar="PATH", help="write results as JSON to PATH")
     ap.add_argument("--quick", action="store_true", help="fewer ops per round (smoke run)")
     ap.add_argument("--ops", type=int, default=None, help="ops per round (default 300000,"
                     " 40000 with --quick)")
+    ap.add_argument("--summary", action="store_true",
+                    help="only get_hit, one `summary get_hit IMPL NS` line per cache (for the"
+                    " showdown's summary)")
     args = ap.parse_args(argv)
+    if args.summary:
+        return summary(args.ops or 100_000)
     n_ops = args.ops or (40_000 if args.quick else 300_000)
     rounds = ROUNDS
 

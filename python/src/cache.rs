@@ -296,9 +296,9 @@ impl Cache {
         self.engine.tick(key.py())?;
         match encode_key(key) {
             Ok(k) => Ok(self.engine.cache.contains(k.bytes())),
-            // As a dict answers for an unhashable key, a key that cannot be one is not in.
-            Err(e) if e.is_instance_of::<PyTypeError>(key.py()) => Ok(false),
-            Err(e) => Err(e),
+            // As a dict answers for an unhashable key: one that can never be stored (of
+            // another type, too long, a str that is not valid Unicode) is not in.
+            Err(_) => Ok(false),
         }
     }
 
@@ -428,7 +428,7 @@ impl Cache {
         ttl: Option<f64>,
     ) -> PyResult<u64> {
         let tags = tag_list(tags)?;
-        let tag_bytes: Vec<&[u8]> = tags.iter().map(Key::bytes).collect();
+        let tag_bytes: Vec<&[u8]> = tags.iter().map(Vec::as_slice).collect();
         self.write(key, value, ttl, |c, k, v, ttl| {
             c.insert_tagged(k, v, ttl, &tag_bytes)
         })
@@ -521,7 +521,7 @@ impl Cache {
     }
 }
 
-fn tag_list(tags: &Bound<'_, PyAny>) -> PyResult<Vec<Key>> {
+fn tag_list(tags: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u8>>> {
     if tags.is_instance_of::<pyo3::types::PyString>()
         || tags.is_instance_of::<pyo3::types::PyBytes>()
     {
@@ -532,7 +532,7 @@ fn tag_list(tags: &Bound<'_, PyAny>) -> PyResult<Vec<Key>> {
     tags.try_iter()?
         .map(|tag| {
             let tag = tag?;
-            encode_key(&tag).map_err(|_| {
+            encode_key(&tag).map(|k| k.bytes().to_vec()).map_err(|_| {
                 PyTypeError::new_err(format!(
                     "tags are str or bytes, not {}",
                     codec::type_name(&tag)

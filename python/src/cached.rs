@@ -45,7 +45,11 @@ pub struct CachedFunction {
 }
 
 impl CachedFunction {
-    fn key(&self, args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Key> {
+    fn key(
+        &self,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Key<'static>> {
         let mut prefix = Vec::with_capacity(self.name.len() + 9);
         prefix.extend_from_slice(&self.name);
         prefix.push(0);

@@ -1,8 +1,11 @@
 //! How Python keys and values become the engine's bytes, and come back.
 //!
-//! Keys are `str` or `bytes`. The stored key is one tag byte (`s` or `b`) and the key's bytes
-//! (a `str` in UTF-8), so `"a"` and `b"a"` are different keys, as in a dict, and each comes
-//! back from iteration with its own type.
+//! Keys are `str` or `bytes`. A `str` key is stored as its UTF-8, borrowed from the string
+//! without a copy; a `bytes` key as the byte `0xFF` and its bytes. UTF-8 never contains
+//! `0xFD` to `0xFF`, so those bytes tag what is not a `str`: `0xFF` a `bytes` key, `0xFE` a
+//! decorated function's call, and `0xFD` alone the empty `str` (the engine takes no empty
+//! key). So `"a"` and `b"a"` are different keys, as in a dict, and each comes back from
+//! iteration with its own type.
 //!
 //! A stored value is one tag byte and a body:
 //!
@@ -22,6 +25,8 @@
 //!
 //! The same encoding builds `@cached`'s keys from a call's arguments ([`encode_call`]).
 
+use std::borrow::Cow;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -32,12 +37,12 @@ use pyo3::{intern, PyTypeInfo};
 
 use crate::errors;
 
-/// Tag of a key given as `str`.
-pub const KEY_STR: u8 = b's';
-/// Tag of a key given as `bytes`.
-pub const KEY_BYTES: u8 = b'b';
-/// Tag of a key built from a decorated function's arguments.
-pub const KEY_CALL: u8 = b'c';
+/// First byte of a key given as `bytes`.
+const KEY_BYTES: u8 = 0xFF;
+/// First byte of a key built from a decorated function's arguments.
+pub const KEY_CALL: u8 = 0xFE;
+/// The whole key of the empty `str`.
+const KEY_EMPTY_STR: u8 = 0xFD;
 
 const RAW: u8 = 0;
 const STR: u8 = 1;
@@ -47,79 +52,77 @@ const SERIALIZED: u8 = 3;
 /// The deepest nesting the compact encoding takes.
 pub const MAX_DEPTH: usize = 32;
 
-/// The engine's key for a Python key: the tag, then the bytes, kept inline when short.
-pub struct Key {
-    len: usize,
-    inline: [u8; INLINE],
-    heap: Vec<u8>,
+/// The engine's key for a Python key: a `str`'s UTF-8 borrowed from it, or bytes built here.
+pub enum Key<'a> {
+    /// Borrowed from the Python key, which outlives it.
+    Borrowed(&'a [u8]),
+    /// Built (a tagged `bytes` key, a decorator's key).
+    Owned(Vec<u8>),
 }
 
-const INLINE: usize = 120;
-
-impl Key {
-    fn new(tag: u8, body: &[u8]) -> Key {
-        let mut key = Key {
-            len: body.len() + 1,
-            inline: [0; INLINE],
-            heap: Vec::new(),
-        };
-        if key.len <= INLINE {
-            key.inline[0] = tag;
-            key.inline[1..key.len].copy_from_slice(body);
-        } else {
-            key.heap.reserve_exact(key.len);
-            key.heap.push(tag);
-            key.heap.extend_from_slice(body);
-        }
-        key
-    }
-
+impl Key<'_> {
     /// An engine key that is already encoded (one that iteration or a decorator built).
-    pub fn from_encoded(bytes: Vec<u8>) -> Key {
-        Key {
-            len: bytes.len(),
-            inline: [0; INLINE],
-            heap: bytes,
-        }
+    pub fn from_encoded(bytes: Vec<u8>) -> Key<'static> {
+        Key::Owned(bytes)
     }
 
     /// The bytes the engine stores.
+    #[inline]
     pub fn bytes(&self) -> &[u8] {
-        if self.len <= INLINE && self.heap.is_empty() {
-            &self.inline[..self.len]
-        } else {
-            &self.heap
+        match self {
+            Key::Borrowed(bytes) => bytes,
+            Key::Owned(bytes) => bytes,
         }
     }
 }
 
 /// The engine's key for `key`, which must be `str` or `bytes`.
 #[inline]
-pub fn encode_key(key: &Bound<'_, PyAny>) -> PyResult<Key> {
-    if let Ok(s) = key.cast_exact::<PyString>() {
-        let text = s.to_cow()?;
-        Ok(Key::new(KEY_STR, text.as_bytes()))
-    } else if let Ok(b) = key.cast_exact::<PyBytes>() {
-        Ok(Key::new(KEY_BYTES, b.as_bytes()))
-    } else if let Ok(s) = key.cast::<PyString>() {
-        Ok(Key::new(KEY_STR, s.to_cow()?.as_bytes()))
-    } else if let Ok(b) = key.cast::<PyBytes>() {
-        Ok(Key::new(KEY_BYTES, b.as_bytes()))
-    } else {
-        Err(PyTypeError::new_err(format!(
-            "slabcache keys are str or bytes, not {}",
-            type_name(key)
-        )))
+pub fn encode_key<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<Key<'a>> {
+    let encoded = encode_any_key(key)?;
+    // One limit for both types (a `bytes` key's tag takes one byte of the engine's), checked
+    // here so that reads of a key too long say so too.
+    let len = match encoded.bytes() {
+        [KEY_BYTES, body @ ..] => body.len(),
+        text => text.len(),
+    };
+    if len > errors::MAX_PY_KEY_LEN {
+        return Err(errors::key_too_large(len));
     }
+    Ok(encoded)
+}
+
+#[inline]
+fn encode_any_key<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<Key<'a>> {
+    if let Ok(s) = key.cast::<PyString>() {
+        return match s.to_cow()? {
+            Cow::Borrowed("") => Ok(Key::Borrowed(&[KEY_EMPTY_STR])),
+            Cow::Borrowed(text) => Ok(Key::Borrowed(text.as_bytes())),
+            Cow::Owned(text) if text.is_empty() => Ok(Key::Borrowed(&[KEY_EMPTY_STR])),
+            Cow::Owned(text) => Ok(Key::Owned(text.into_bytes())),
+        };
+    }
+    if let Ok(b) = key.cast::<PyBytes>() {
+        let body = b.as_bytes();
+        let mut tagged = Vec::with_capacity(body.len() + 1);
+        tagged.push(KEY_BYTES);
+        tagged.extend_from_slice(body);
+        return Ok(Key::Owned(tagged));
+    }
+    Err(PyTypeError::new_err(format!(
+        "slabcache keys are str or bytes, not {}",
+        type_name(key)
+    )))
 }
 
 /// The Python key an engine key was made from (`None` for a decorator's key, which has no
 /// Python form).
 pub fn decode_key<'py>(py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyAny>>> {
-    match key.split_first() {
-        Some((&KEY_STR, text)) => Ok(Some(PyString::from_bytes(py, text)?.into_any())),
-        Some((&KEY_BYTES, bytes)) => Ok(Some(PyBytes::new(py, bytes).into_any())),
-        _ => Ok(None),
+    match key {
+        [KEY_BYTES, bytes @ ..] => Ok(Some(PyBytes::new(py, bytes).into_any())),
+        [KEY_CALL, ..] => Ok(None),
+        [KEY_EMPTY_STR] => Ok(Some(PyString::new(py, "").into_any())),
+        text => Ok(Some(PyString::from_bytes(py, text)?.into_any())),
     }
 }
 
@@ -421,7 +424,7 @@ pub fn encode_call(
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
     fallback: &Serializer,
-) -> PyResult<Key> {
+) -> PyResult<Key<'static>> {
     let mut out = Vec::with_capacity(prefix.len() + 16 * (args.len() + 1));
     out.push(KEY_CALL);
     out.extend_from_slice(prefix);

@@ -33,6 +33,16 @@ pub fn error(message: impl Into<String>) -> PyErr {
     raise("Error", (message.into(),))
 }
 
+/// `slabcache.KeyTooLarge` for a key of `len` bytes.
+pub fn key_too_large(len: usize) -> PyErr {
+    raise(
+        "KeyTooLarge",
+        (format!(
+            "key is {len} bytes; the maximum is {MAX_PY_KEY_LEN}"
+        ),),
+    )
+}
+
 /// `slabcache.Exists`.
 pub fn exists() -> PyErr {
     raise("Exists", ("key is already present",))
@@ -54,13 +64,7 @@ pub fn recursive_load() -> PyErr {
 /// The Python exception for an engine error on `key`.
 pub fn from_engine(e: slabcache::Error, key: Option<&Bound<'_, PyAny>>) -> PyErr {
     match e {
-        slabcache::Error::KeyTooLarge { len, .. } => raise(
-            "KeyTooLarge",
-            (format!(
-                "key is {} bytes; the maximum is {MAX_PY_KEY_LEN}",
-                len - 1
-            ),),
-        ),
+        slabcache::Error::KeyTooLarge { len, .. } => key_too_large(len - 1),
         slabcache::Error::ValueTooLarge { len, max } => raise(
             "ValueTooLarge",
             (format!(
