@@ -6,11 +6,19 @@
 #   bash scripts/showdown.sh
 #   bash scripts/showdown.sh --json showdown.json   # options go to `slabcache-bench showdown`
 #
-# Needs only a Rust toolchain. Runs from the repository root whatever the current directory.
+# Needs only a Rust toolchain. Where the Python module is installed (bash scripts/python-test.sh
+# puts it in target/python-venv), the summary also compares its get hit with the Python
+# caches'. Runs from the repository root whatever the current directory.
 
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ensure_cargo
+# Where the Python module is installed (scripts/python-test.sh builds it into
+# target/python-venv), the showdown adds its get hit next to the Python caches: install them.
+if [ -x target/python-venv/bin/python ]; then
+    target/python-venv/bin/python -m pip install -q --disable-pip-version-check \
+        -r python/benchmarks/requirements.txt
+fi
 cargo run --release -p slabcache-bench -- showdown "$@"

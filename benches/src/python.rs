@@ -68,8 +68,13 @@ pub fn measure(root: &Path) -> Result<GetHit, String> {
             }
         })
         .collect();
-    if rows.is_empty() {
-        return Err("bench.py --summary printed no figures".into());
+    let get_hit = GetHit { rows };
+    if get_hit.slabcache().is_none() || get_hit.best_peer().is_none() {
+        return Err(
+            "bench.py --summary measured no peer to compare with (scripts/showdown.sh installs \
+             python/benchmarks/requirements.txt into target/python-venv)"
+                .into(),
+        );
     }
-    Ok(GetHit { rows })
+    Ok(get_hit)
 }
