@@ -228,9 +228,14 @@ impl<'a> Chunk<'a> {
 /// Little-endian word of up to 8 bytes, zero-padded: the stored form of key and value bytes.
 #[inline]
 fn pack_word(part: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes[..part.len()].copy_from_slice(part);
-    u64::from_le_bytes(bytes)
+    match <[u8; 8]>::try_from(part) {
+        Ok(full) => u64::from_le_bytes(full),
+        Err(_) => {
+            let mut bytes = [0u8; 8];
+            bytes[..part.len()].copy_from_slice(part);
+            u64::from_le_bytes(bytes)
+        }
+    }
 }
 
 fn copy_in(words: &[AtomicU64], bytes: &[u8]) {
@@ -239,28 +244,24 @@ fn copy_in(words: &[AtomicU64], bytes: &[u8]) {
     }
 }
 
-/// Appends `len` bytes stored in `words` to `out`.
+/// Appends `len` bytes stored in `words` to `out`: one 8-byte store per word, the last word
+/// included whole (its padding lands in `out`'s spare capacity, past the new length).
 #[inline]
 fn copy_out(words: &[AtomicU64], len: usize, out: &mut Vec<u8>) {
-    out.reserve(len);
+    let word_count = words_for(len);
+    let words = &words[..word_count];
+    out.reserve(word_count * 8);
     let start = out.len();
-    let full = len / 8;
-    let dst = out.spare_capacity_mut();
-    for (i, w) in words[..full].iter().enumerate() {
+    let dst = out.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+    for (i, w) in words.iter().enumerate() {
         let bytes = w.load(Ordering::Relaxed).to_le_bytes();
-        for (d, b) in dst[i * 8..i * 8 + 8].iter_mut().zip(bytes) {
-            d.write(b);
-        }
+        // SAFETY: `reserve` made room for `word_count * 8` bytes past the old length, so the
+        // 8 bytes at `i * 8` (for `i < word_count`) lie in the spare capacity; an unaligned
+        // write of a byte array to it is valid whatever the alignment.
+        unsafe { dst.add(i * 8).cast::<[u8; 8]>().write_unaligned(bytes) };
     }
-    let tail = len - full * 8;
-    if tail > 0 {
-        let bytes = words[full].load(Ordering::Relaxed).to_le_bytes();
-        for (d, b) in dst[full * 8..len].iter_mut().zip(&bytes[..tail]) {
-            d.write(*b);
-        }
-    }
-    // SAFETY: the loops above initialised exactly `len` bytes after the old length, inside
-    // the capacity reserved at the top.
+    // SAFETY: the loop initialised the `word_count * 8 >= len` bytes after the old length,
+    // inside the capacity reserved above.
     unsafe { out.set_len(start + len) };
 }
 
