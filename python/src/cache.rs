@@ -22,6 +22,7 @@ use slabcache::{ManualClock, SharedIter, Version};
 
 use crate::codec::{self, encode_key, encode_value, Key, Serializer};
 use crate::errors;
+use crate::listener;
 use crate::load::{self, AsyncLoad};
 use crate::stats::Stats;
 
@@ -33,6 +34,8 @@ pub struct Engine {
     pub serializer: Serializer,
     /// The caller's clock, when one was given (tests).
     pub timer: Option<Timer>,
+    /// A Python listener was given: calls that may deliver events raise its exceptions.
+    pub listens: bool,
 }
 
 /// A clock read from a Python callable before each operation: the engine's `ManualClock` is
@@ -121,6 +124,17 @@ impl Engine {
         })
     }
 
+    /// `result`, or the listener's exception if one is waiting on this thread (see
+    /// `listener.rs`); for calls that may deliver removal events.
+    #[inline]
+    pub fn delivered<T>(&self, result: PyResult<T>) -> PyResult<T> {
+        if self.listens {
+            result.and_then(|value| listener::raise_pending().map(|()| value))
+        } else {
+            result
+        }
+    }
+
     /// `value` as stored bytes, in a fresh vector (for a loader's answer).
     pub fn encode_owned(&self, value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         let mut out = Vec::new();
@@ -195,11 +209,11 @@ impl Cache {
         engine.tick(key.py())?;
         let k = encode_key(key)?;
         let ttl = ttl_arg(ttl, engine.cache.default_ttl())?;
-        engine.with_encoded(value, |v| {
+        engine.delivered(engine.with_encoded(value, |v| {
             write(&engine.cache, k.bytes(), v, ttl)
                 .map(Version::get)
                 .map_err(|e| errors::from_engine(e, Some(key)))
-        })
+        }))
     }
 }
 
@@ -207,7 +221,8 @@ impl Cache {
 impl Cache {
     #[new]
     #[pyo3(signature = (max_bytes = 64 << 20, max_entries = None, ttl = None, ttl_jitter = 0.0,
-                        serializer = None, timer = None, track_hot_keys = false))]
+                        serializer = None, timer = None, track_hot_keys = false,
+                        listener = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -218,6 +233,7 @@ impl Cache {
         serializer: Option<&Bound<'_, PyAny>>,
         timer: Option<&Bound<'_, PyAny>>,
         track_hot_keys: bool,
+        listener: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let max_bytes = u64::try_from(max_bytes).map_err(|_| {
             PyValueError::new_err(format!(
@@ -255,12 +271,16 @@ impl Cache {
             None => None,
         };
         let serializer = Serializer::new(py, serializer)?;
+        if let Some(listener) = listener {
+            builder = builder.listener(listener::engine_listener(py, listener, &serializer)?);
+        }
         let cache = builder.build().map_err(|e| errors::from_engine(e, None))?;
         Ok(Cache {
             engine: Arc::new(Engine {
                 cache: Arc::new(cache),
                 serializer,
                 timer,
+                listens: listener.is_some(),
             }),
         })
     }
@@ -285,11 +305,12 @@ impl Cache {
     fn __delitem__(&self, key: &Bound<'_, PyAny>) -> PyResult<()> {
         self.engine.tick(key.py())?;
         let k = encode_key(key)?;
-        if self.engine.cache.remove(k.bytes()) {
+        let removed = self.engine.cache.remove(k.bytes());
+        self.engine.delivered(if removed {
             Ok(())
         } else {
             Err(PyKeyError::new_err(key.clone().unbind()))
-        }
+        })
     }
 
     fn __contains__(&self, key: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -409,14 +430,15 @@ impl Cache {
     fn delete_if_version(&self, key: &Bound<'_, PyAny>, version: u64) -> PyResult<bool> {
         self.engine.tick(key.py())?;
         let k = encode_key(key)?;
-        Ok(match version_arg(version) {
+        let removed = match version_arg(version) {
             Some(expected) => self
                 .engine
                 .cache
                 .remove_if_version(k.bytes(), expected)
                 .is_ok(),
             None => false,
-        })
+        };
+        self.engine.delivered(Ok(removed))
     }
 
     #[pyo3(signature = (key, value, tags, ttl = None))]
@@ -442,7 +464,8 @@ impl Cache {
                 codec::type_name(tag)
             ))
         })?;
-        Ok(self.engine.cache.invalidate_tag(tag.bytes()))
+        let removed = self.engine.cache.invalidate_tag(tag.bytes());
+        self.engine.delivered(Ok(removed))
     }
 
     fn hottest<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyList>> {
@@ -462,7 +485,8 @@ impl Cache {
         loader: &Bound<'py, PyAny>,
         ttl: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        load::get_or_load(&self.engine, key, loader, ttl)
+        self.engine
+            .delivered(load::get_or_load(&self.engine, key, loader, ttl))
     }
 
     /// The native half of `get_or_load_async` (see `slabcache/_load.py`).
@@ -502,9 +526,10 @@ impl Cache {
         Stats::from(self.engine.cache.stats())
     }
 
-    fn clear(&self, py: Python<'_>) {
+    fn clear(&self, py: Python<'_>) -> PyResult<()> {
         let cache = &self.engine.cache;
         py.detach(|| cache.clear());
+        self.engine.delivered(Ok(()))
     }
 
     #[getter]

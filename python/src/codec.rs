@@ -142,6 +142,14 @@ pub struct Serializer {
 }
 
 impl Serializer {
+    /// Another handle to the same `dumps` and `loads`.
+    pub fn clone_ref(&self, py: Python<'_>) -> Serializer {
+        Serializer {
+            dumps: self.dumps.clone_ref(py),
+            loads: self.loads.clone_ref(py),
+        }
+    }
+
     /// `serializer`'s `dumps` and `loads`, or pickle's (protocol 5) when it is `None`.
     pub fn new(py: Python<'_>, serializer: Option<&Bound<'_, PyAny>>) -> PyResult<Serializer> {
         match serializer {

@@ -10,6 +10,7 @@ mod cache;
 mod cached;
 mod codec;
 mod errors;
+mod listener;
 mod load;
 mod stats;
 
