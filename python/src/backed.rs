@@ -19,7 +19,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use slabcache::{BackedError, Retry, Source, WhenFull, WriteBehind, WriteMode};
 
 use crate::cache::{Cache, Engine};
-use crate::codec::{decode_key, decode_value, encode_key, type_name};
+use crate::codec::{decode_key, decode_value, encode_key, encode_tag, encode_tags, type_name};
 use crate::errors;
 use crate::load::load_error;
 
@@ -274,6 +274,34 @@ impl Backed {
         let inner = self.inner();
         py.detach(|| inner.put(k.bytes(), &v))
             .map_err(|e| backed_error(e, key))
+    }
+
+    /// [`put`](Backed::put), tagging the cached entry with each of `tags` (str or bytes):
+    /// `invalidate_tag` of any of them drops it from the cache, and the next read loads it
+    /// again. In write-around mode nothing is cached, so there is nothing to tag.
+    fn put_tagged(
+        &self,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        tags: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let py = key.py();
+        self.engine.tick(py)?;
+        let k = encode_key(key)?;
+        let v = self.engine.encode_owned(value)?;
+        let tags = encode_tags(tags)?;
+        let tag_bytes: Vec<&[u8]> = tags.iter().map(Vec::as_slice).collect();
+        let inner = self.inner();
+        py.detach(|| inner.put_tagged(k.bytes(), &v, &tag_bytes))
+            .map_err(|e| backed_error(e, key))
+    }
+
+    /// Drops every cached entry tagged with `tag` (the source keeps them); returns how many.
+    fn invalidate_tag(&self, tag: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let py = tag.py();
+        let tag = encode_tag(tag)?;
+        let inner = self.inner();
+        Ok(py.detach(|| inner.invalidate_tag(tag.bytes())))
     }
 
     /// Deletes `key` from the source and the cache, as the write mode says.

@@ -449,7 +449,7 @@ impl Cache {
         tags: &Bound<'_, PyAny>,
         ttl: Option<f64>,
     ) -> PyResult<u64> {
-        let tags = tag_list(tags)?;
+        let tags = codec::encode_tags(tags)?;
         let tag_bytes: Vec<&[u8]> = tags.iter().map(Vec::as_slice).collect();
         self.write(key, value, ttl, |c, k, v, ttl| {
             c.insert_tagged(k, v, ttl, &tag_bytes)
@@ -458,12 +458,7 @@ impl Cache {
 
     fn invalidate_tag(&self, py: Python<'_>, tag: &Bound<'_, PyAny>) -> PyResult<u64> {
         self.engine.tick(py)?;
-        let tag = encode_key(tag).map_err(|_| {
-            PyTypeError::new_err(format!(
-                "tags are str or bytes, not {}",
-                codec::type_name(tag)
-            ))
-        })?;
+        let tag = codec::encode_tag(tag)?;
         let removed = self.engine.cache.invalidate_tag(tag.bytes());
         self.engine.delivered(Ok(removed))
     }
@@ -544,27 +539,6 @@ impl Cache {
             stats.entries, stats.max_bytes
         )
     }
-}
-
-fn tag_list(tags: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u8>>> {
-    if tags.is_instance_of::<pyo3::types::PyString>()
-        || tags.is_instance_of::<pyo3::types::PyBytes>()
-    {
-        return Err(PyTypeError::new_err(
-            "tags is a collection of str or bytes tags; wrap a single tag in a list",
-        ));
-    }
-    tags.try_iter()?
-        .map(|tag| {
-            let tag = tag?;
-            encode_key(&tag).map(|k| k.bytes().to_vec()).map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "tags are str or bytes, not {}",
-                    codec::type_name(&tag)
-                ))
-            })
-        })
-        .collect()
 }
 
 /// What an iterator yields.

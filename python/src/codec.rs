@@ -115,6 +115,25 @@ fn encode_any_key<'a>(key: &'a Bound<'_, PyAny>) -> PyResult<Key<'a>> {
     )))
 }
 
+/// The engine's form of a tag (as a key's: tags are `str` or `bytes`).
+pub fn encode_tag<'a>(tag: &'a Bound<'_, PyAny>) -> PyResult<Key<'a>> {
+    encode_key(tag)
+        .map_err(|_| PyTypeError::new_err(format!("tags are str or bytes, not {}", type_name(tag))))
+}
+
+/// The engine's forms of a collection of tags (a bare `str` or `bytes` is refused: it would
+/// read as a collection of one-letter tags).
+pub fn encode_tags(tags: &Bound<'_, PyAny>) -> PyResult<Vec<Vec<u8>>> {
+    if tags.is_instance_of::<PyString>() || tags.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(
+            "tags is a collection of str or bytes tags; wrap a single tag in a list",
+        ));
+    }
+    tags.try_iter()?
+        .map(|tag| Ok(encode_tag(&tag?)?.bytes().to_vec()))
+        .collect()
+}
+
 /// The Python key an engine key was made from (`None` for a decorator's key, which has no
 /// Python form).
 pub fn decode_key<'py>(py: Python<'py>, key: &[u8]) -> PyResult<Option<Bound<'py, PyAny>>> {

@@ -509,3 +509,35 @@ def test_no_reference_leaks(source):
     assert sys.getrefcount(value) == before_value
     assert sys.getrefcount(source) == before_source
     b.close()
+
+
+# --- tags -----------------------------------------------------------------------------------
+
+
+def test_tagged_puts_are_dropped_by_their_tag_and_reload_from_the_source(source):
+    b = make(source)
+    b.put_tagged("user:1", {"name": "Ada"}, ["users", b"team:7"])
+    b.put_tagged("user:2", {"name": "Alan"}, ["users"])
+    b.put("other", 1)
+    assert source.data["user:1"] == {"name": "Ada"}  # written through
+    loads_before = len(source.loads)
+    assert b.get("user:1") == {"name": "Ada"}  # cached: no load
+    assert len(source.loads) == loads_before
+    assert b.invalidate_tag("users") == 2
+    assert b.invalidate_tag(b"team:7") == 0  # already gone
+    source.data["user:1"] = {"name": "Ada Lovelace"}
+    assert b.get("user:1") == {"name": "Ada Lovelace"}  # reloaded from the source
+    assert len(source.loads) == loads_before + 1
+    assert b.get("other") == 1
+
+
+def test_tag_arguments_are_checked(source):
+    b = make(source)
+    with pytest.raises(TypeError, match="wrap a single tag"):
+        b.put_tagged("k", 1, "users")
+    with pytest.raises(TypeError, match="tags are str or bytes"):
+        b.put_tagged("k", 1, [42])
+    with pytest.raises(TypeError, match="tags are str or bytes"):
+        b.invalidate_tag(3.5)
+    b.put("k", 1)  # still usable
+    assert b.get("k") == 1
