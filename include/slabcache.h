@@ -707,16 +707,6 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values, no
- * listener) and its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
- *
- * # Safety
- *
- * `opts` is NULL or points at a writable `slabcache_options_t`.
- */
-void slabcache_options_init(slabcache_options_t *opts);
-
-/**
  * Makes a cache with the settings `*opts` and stores it in `*out`, owned by the caller
  * until `slabcache_free`. `opts` is only read during the call; with a listener, it starts
  * the cache's maintenance thread.
@@ -905,6 +895,28 @@ int slabcache_delete_if_version(const slabcache_t *cache,
 void slabcache_clear(const slabcache_t *cache);
 
 /**
+ * The name of a status code and what it means, e.g. `"SLABCACHE_NOT_FOUND: the key is not
+ * present"`; for a number that is no status, `"SLABCACHE_UNKNOWN_STATUS"`. A static string,
+ * never NULL; do not free it.
+ */
+const char *slabcache_status_str(int status);
+
+/**
+ * The library's version, e.g. `"0.1.0"`. A static string, never NULL; do not free it.
+ */
+const char *slabcache_version(void);
+
+/**
+ * Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values, no
+ * listener) and its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
+ *
+ * # Safety
+ *
+ * `opts` is NULL or points at a writable `slabcache_options_t`.
+ */
+void slabcache_options_init(slabcache_options_t *opts);
+
+/**
  * Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
  * `sizeof(slabcache_stats_t)` first (a program built against an earlier header passes its
  * version's size, and gets that version's fields). Each counter is exact; under concurrent
@@ -921,18 +933,6 @@ void slabcache_clear(const slabcache_t *cache);
  * one.
  */
 int slabcache_stats(const slabcache_t *cache, slabcache_stats_t *out);
-
-/**
- * The name of a status code and what it means, e.g. `"SLABCACHE_NOT_FOUND: the key is not
- * present"`; for a number that is no status, `"SLABCACHE_UNKNOWN_STATUS"`. A static string,
- * never NULL; do not free it.
- */
-const char *slabcache_status_str(int status);
-
-/**
- * The library's version, e.g. `"0.1.0"`. A static string, never NULL; do not free it.
- */
-const char *slabcache_version(void);
 
 /**
  * Reaps expired entries (a bounded sample of each size class) and delivers the events

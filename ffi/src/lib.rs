@@ -1,7 +1,8 @@
 //! The C ABI of slabcache: the functions, types and constants of `include/slabcache.h`, which
 //! cbindgen generates from this crate (settings in `ffi/cbindgen.toml`; `tests/header.rs`
 //! fails when the committed header differs from what the crate generates). This file holds
-//! the cache itself: its handle, options, reads, writes, tags and stats; `listener.rs` the
+//! the cache itself: its handle, status codes, reads and writes; `options.rs` its settings
+//! and how a cache is built from them, `stats.rs` its counters; `listener.rs` the
 //! listener callback told of removals; `load.rs` the read-through with a loader callback,
 //! `backed.rs` the cache in front of a source of callbacks.
 //!
@@ -17,14 +18,12 @@
 // The types carry the names the C header gives them (`slabcache_t`, `slabcache_options_t`).
 #![allow(non_camel_case_types)]
 
-use std::ffi::{c_char, c_int, c_void, CStr};
-use std::mem::size_of;
-use std::ptr;
+use std::ffi::{c_char, c_int, CStr};
 use std::slice;
 use std::sync::Arc;
 use std::time::Duration;
 
-use slabcache::{Cache, Error, Stats, Version};
+use slabcache::{Cache, Error, Version};
 
 /// A snapshot struct of the engine (`Stats`, `BackedStats`) as its C struct, which begins
 /// with its `size`. The one list of fields both destructures the engine's struct (without
@@ -45,7 +44,12 @@ mod guard;
 mod scratch;
 
 // cbindgen writes the functions in the order it meets them, so the header shows the cache
-// (this file), then its listener, then read-through, backed caches, hot keys and tags.
+// (this file), its options and stats, its listener, then read-through, backed caches, hot
+// keys and tags.
+mod options;
+
+mod stats;
+
 mod listener;
 
 mod load;
@@ -58,15 +62,16 @@ mod tags;
 
 use args::{
     check_buffer, check_key, check_optional_out, check_out, deliver, handle, key_arg, read_sized,
-    tags_arg, value_arg, write_optional, write_sized, Versioned,
+    tags_arg, value_arg, write_optional,
 };
 use guard::{catch, run, status_name, status_of, STATUS_PANIC};
-use listener::CListener;
 use scratch::with_scratch;
 
 pub use backed::*;
 pub use listener::*;
 pub use load::*;
+pub use options::*;
+pub use stats::*;
 
 /// Success.
 pub const SLABCACHE_OK: c_int = 0;
@@ -125,155 +130,6 @@ const _: () =
 /// The header declares `slabcache_t` itself (see `cbindgen.toml`), as an opaque struct
 /// whose tag differs between C and C++.
 pub type slabcache_t = Cache;
-
-/// The settings of a new cache. Fill it with `slabcache_options_init`, then set what you need.
-///
-/// It begins with its own size so that later versions can add fields at the end: a program
-/// built against this header passes this version's size, and a library that does not know
-/// the size it is given refuses it (`SLABCACHE_INVALID_ARGUMENT`) rather than guess. This
-/// library also takes the size of the version before `listener` was added (which ended with
-/// `max_value_bytes`), and reads the fields added since as their defaults.
-#[repr(C)]
-pub struct slabcache_options {
-    /// `sizeof(slabcache_options_t)`, set by `slabcache_options_init`.
-    pub size: usize,
-    /// The arena's size in bytes, a hard bound on the memory entries occupy. Required: at
-    /// least one page (2 MiB with the default `max_value_bytes`).
-    pub max_bytes: u64,
-    /// The most entries the cache holds; 0 = no entry limit.
-    pub max_entries: u64,
-    /// The TTL of writes with `ttl_ms` 0, in milliseconds; 0 (or `SLABCACHE_TTL_NONE`) = no
-    /// expiry.
-    pub default_ttl_ms: u64,
-    /// Stretches every TTL by a random fraction in [0, `ttl_jitter`] so that keys written
-    /// together do not expire together: 0.0 to 1.0.
-    pub ttl_jitter: f64,
-    /// The longest value accepted, in bytes; 0 = `SLABCACHE_DEFAULT_MAX_VALUE_BYTES` (1 MiB);
-    /// at most 64 MiB. It sets the arena's page size (2 MiB with the default, 128 KiB for
-    /// values up to 4 KiB), and every size class in use holds at least one page: a cache of
-    /// many value sizes wants `max_bytes` of 64 pages or more, or it evicts early.
-    pub max_value_bytes: u32,
-    /// Told about every entry that leaves the cache or has its value replaced (see
-    /// `slabcache_listener_fn`); NULL (the default): no listener, and the cache copies and
-    /// queues nothing for one. It is called with `listener_ctx` from any thread, so both must
-    /// stay valid until the cache is freed: until `slabcache_free` has returned and every
-    /// backed cache made over the cache has been freed. None is called after that.
-    pub listener: slabcache_listener_fn,
-    /// Passed to `listener`; the library never reads it. Ignored without a listener.
-    pub listener_ctx: *mut c_void,
-    /// With a listener, the cache runs a maintenance thread that calls
-    /// `slabcache_run_pending_tasks` every this many milliseconds (real time), so that
-    /// expired entries are reported without traffic; 0 (the default) = 1,000. Ignored
-    /// without a listener. `slabcache_free` stops the thread at once, whatever the interval.
-    pub maintenance_interval_ms: u64,
-    /// Non-zero: the cache tracks its most read keys, for `slabcache_hottest` (about one get
-    /// hit in 16 is sampled into a small tally, some 34 KiB). 0 (the default): it does not,
-    /// a get pays nothing for the feature, and `slabcache_hottest` reports no key.
-    pub track_hot_keys: u8,
-}
-
-impl Versioned for slabcache_options {
-    // The version before the listener, whose last field was `max_value_bytes`.
-    const EARLIER_ENDS: &'static [usize] =
-        &[std::mem::offset_of!(slabcache_options, max_value_bytes) + size_of::<u32>()];
-}
-
-impl slabcache_options {
-    /// What `slabcache_options_init` writes, and what an earlier version's struct lacks.
-    fn defaults() -> Self {
-        slabcache_options {
-            size: size_of::<slabcache_options_t>(),
-            max_bytes: 0,
-            max_entries: 0,
-            default_ttl_ms: 0,
-            ttl_jitter: 0.0,
-            max_value_bytes: 0,
-            listener: None,
-            listener_ctx: ptr::null_mut(),
-            maintenance_interval_ms: 0,
-            track_hot_keys: 0,
-        }
-    }
-}
-
-/// The settings of a new cache (see `struct slabcache_options`).
-pub type slabcache_options_t = slabcache_options;
-
-/// A snapshot of a cache's counters and sizes, from `slabcache_stats`.
-///
-/// It begins with its own size, like `slabcache_options_t`: set `size` to
-/// `sizeof(slabcache_stats_t)` before the call. This library also takes the size of the
-/// version before `loads` was added (which ended with `fixed_overhead_bytes`), and writes only
-/// the fields that version has.
-#[repr(C)]
-pub struct slabcache_stats {
-    /// `sizeof(slabcache_stats_t)`, set by the caller.
-    pub size: usize,
-    /// Reads that found a live entry (including `SLABCACHE_BUFFER_TOO_SMALL` ones).
-    pub hits: u64,
-    /// Reads that found nothing (absent or expired).
-    pub misses: u64,
-    /// Writes that created an entry.
-    pub inserts: u64,
-    /// Writes that replaced an entry.
-    pub updates: u64,
-    /// Entries removed by `slabcache_delete`, `slabcache_delete_if_version` or
-    /// `slabcache_clear`.
-    pub removals: u64,
-    /// Entries dropped to make room.
-    pub evictions: u64,
-    /// Expired entries whose memory was reclaimed.
-    pub expirations: u64,
-    /// Conditional writes and deletes refused for a version mismatch.
-    pub cas_failures: u64,
-    /// Entries resident now, including expired ones not yet reclaimed.
-    pub entries: u64,
-    /// Key and value bytes of the resident entries.
-    pub payload_bytes: u64,
-    /// Arena bytes handed to size classes (pages in use); never above `max_bytes`.
-    pub arena_bytes_used: u64,
-    /// The arena budget the cache was built with.
-    pub max_bytes: u64,
-    /// Memory outside the arena: the index, the page table, the eviction policy's tables.
-    pub fixed_overhead_bytes: u64,
-    /// Loaders run by the single-flight read-through (one per load, however many callers
-    /// shared it).
-    pub loads: u64,
-    /// Read-through callers that waited for another caller's loader instead of running
-    /// their own.
-    pub load_waits: u64,
-    /// Events whose delivery to the listener panicked inside the library (a bug; 0 unless
-    /// there is one): contained, and the next event still delivered. A C listener must not
-    /// unwind, so it never adds to this.
-    pub listener_panics: u64,
-}
-
-impl Versioned for slabcache_stats {
-    // The version before the read-through counters, whose last field was
-    // `fixed_overhead_bytes`.
-    const EARLIER_ENDS: &'static [usize] =
-        &[std::mem::offset_of!(slabcache_stats, fixed_overhead_bytes) + size_of::<u64>()];
-}
-
-/// A snapshot of a cache's counters (see `struct slabcache_stats`).
-pub type slabcache_stats_t = slabcache_stats;
-
-/// Fills `*opts` with the defaults (no entry limit, no expiry, no jitter, 1 MiB values, no
-/// listener) and its `size`, leaving `max_bytes` 0 for the caller to set. NULL is a no-op.
-///
-/// # Safety
-///
-/// `opts` is NULL or points at a writable `slabcache_options_t`.
-#[no_mangle]
-pub unsafe extern "C" fn slabcache_options_init(opts: *mut slabcache_options_t) {
-    catch((), || {
-        if !opts.is_null() && opts.is_aligned() {
-            // SAFETY: non-NULL and aligned; the caller promises a writable struct of this
-            // header's layout.
-            unsafe { opts.write(slabcache_options::defaults()) };
-        }
-    })
-}
 
 /// Makes a cache with the settings `*opts` and stores it in `*out`, owned by the caller
 /// until `slabcache_free`. `opts` is only read during the call; with a listener, it starts
@@ -611,52 +467,6 @@ pub unsafe extern "C" fn slabcache_clear(cache: *const slabcache_t) {
     })
 }
 
-/// Fills `*out` with a snapshot of the cache's counters. Set `out->size` to
-/// `sizeof(slabcache_stats_t)` first (a program built against an earlier header passes its
-/// version's size, and gets that version's fields). Each counter is exact; under concurrent
-/// traffic they are not all read at the same instant.
-///
-/// Returns `SLABCACHE_OK`, or `SLABCACHE_INVALID_ARGUMENT` (nothing written) for a NULL
-/// `cache` or `out`, or an `out->size` that is neither `sizeof(slabcache_stats_t)` nor an
-/// earlier version's.
-///
-/// # Safety
-///
-/// `cache` is NULL or a live cache; `out` is NULL or points at an initialised `size_t` (its
-/// `size`), and at a whole writable struct of the version that `size` names when it names
-/// one.
-#[no_mangle]
-pub unsafe extern "C" fn slabcache_stats(
-    cache: *const slabcache_t,
-    out: *mut slabcache_stats_t,
-) -> c_int {
-    run(|| {
-        // SAFETY: `cache` is NULL or a live cache (this function's contract).
-        let cache = unsafe { handle(cache) }?;
-        let stats = c_snapshot!(cache.stats(), Stats => slabcache_stats {
-            hits,
-            misses,
-            inserts,
-            updates,
-            removals,
-            evictions,
-            expirations,
-            cas_failures,
-            entries,
-            payload_bytes,
-            arena_bytes_used,
-            max_bytes,
-            fixed_overhead_bytes,
-            loads,
-            load_waits,
-            listener_panics,
-        });
-        // SAFETY: `out` is NULL or begins with an initialised `size`, followed by the rest of
-        // its version's struct when that size names one (this function's contract).
-        unsafe { write_sized(out, &stats) }
-    })
-}
-
 /// The name of a status code and what it means, e.g. `"SLABCACHE_NOT_FOUND: the key is not
 /// present"`; for a number that is no status, `"SLABCACHE_UNKNOWN_STATUS"`. A static string,
 /// never NULL; do not free it.
@@ -687,38 +497,6 @@ const VERSION: &CStr =
         Ok(version) => version,
         Err(_) => panic!("the package version contains a NUL byte"),
     };
-
-/// Builds the cache that `opts` describes, with its maintenance thread if it has a listener.
-fn build(opts: &slabcache_options_t) -> Result<Arc<Cache>, c_int> {
-    let max_value_bytes = match opts.max_value_bytes {
-        0 => SLABCACHE_DEFAULT_MAX_VALUE_BYTES,
-        bytes => bytes,
-    } as usize;
-    // The builder refuses a NaN or out-of-range jitter, a zero or too small `max_bytes` and a
-    // `max_value_bytes` above its limit.
-    let mut builder = Cache::builder()
-        .max_bytes(opts.max_bytes)
-        .ttl_jitter(opts.ttl_jitter)
-        .max_value_bytes(max_value_bytes);
-    if opts.max_entries > 0 {
-        builder = builder.max_entries(opts.max_entries);
-    }
-    if !matches!(opts.default_ttl_ms, 0 | SLABCACHE_TTL_NONE) {
-        builder = builder.default_ttl(Duration::from_millis(opts.default_ttl_ms));
-    }
-    if let Some(listener) = CListener::new(opts.listener, opts.listener_ctx) {
-        builder = builder.listener(move |event| listener.call(event));
-    }
-    // 0 is the engine's default; any other number of milliseconds is a valid interval (the
-    // largest, about 584 million years, only ever ends by `slabcache_free`).
-    if opts.maintenance_interval_ms != 0 {
-        builder = builder.maintenance_interval(Duration::from_millis(opts.maintenance_interval_ms));
-    }
-    builder
-        .track_hot_keys(opts.track_hot_keys != 0)
-        .build_shared()
-        .map_err(|e| status_of(&e))
-}
 
 /// The writes, which differ only in their condition, or in the tags they give the entry.
 #[derive(Clone, Copy)]
