@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::exceptions::{PyKeyError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use slabcache::{BackedError, Retry, Source, WhenFull, WriteBehind, WriteMode};
@@ -31,23 +32,15 @@ struct PySource {
 }
 
 impl PySource {
-    fn call(&self, method: &str, key: &[u8], value: Option<&[u8]>) -> PyResult<Option<Vec<u8>>> {
+    /// Runs `f` with the GIL, the source and the Python form of `key`.
+    fn with_key<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Python<'_>, &Bound<'_, PyAny>, Bound<'_, PyAny>) -> PyResult<R>,
+    ) -> PyResult<R> {
         Python::attach(|py| {
             let key = decode_key(py, key)?.ok_or_else(|| errors::error("not a Python key"))?;
-            let source = self.source.bind(py);
-            match value {
-                Some(stored) => {
-                    let value = decode_value(py, stored, &self.engine.serializer)?;
-                    source.call_method1(method, (key, value))?;
-                    Ok(None)
-                }
-                None if method == "load" => match source.call_method1(method, (key,)) {
-                    Ok(value) => self.engine.encode_owned(&value).map(Some),
-                    Err(e) if e.is_instance_of::<PyKeyError>(py) => Ok(None),
-                    Err(e) => Err(e),
-                },
-                None => source.call_method1(method, (key,)).map(|_| None),
-            }
+            f(py, self.source.bind(py), key)
         })
     }
 }
@@ -56,15 +49,29 @@ impl Source for PySource {
     type Error = PyErr;
 
     fn load(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PyErr> {
-        self.call("load", key, None)
+        self.with_key(key, |py, source, key| {
+            match source.call_method1(intern!(py, "load"), (key,)) {
+                Ok(value) => self.engine.encode_owned(&value).map(Some),
+                // The source has no such key.
+                Err(e) if e.is_instance_of::<PyKeyError>(py) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
     }
 
     fn store(&self, key: &[u8], value: &[u8]) -> Result<(), PyErr> {
-        self.call("store", key, Some(value)).map(drop)
+        self.with_key(key, |py, source, key| {
+            let value = decode_value(py, value, &self.engine.serializer)?;
+            source.call_method1(intern!(py, "store"), (key, value))?;
+            Ok(())
+        })
     }
 
     fn delete(&self, key: &[u8]) -> Result<(), PyErr> {
-        self.call("delete", key, None).map(drop)
+        self.with_key(key, |py, source, key| {
+            source.call_method1(intern!(py, "delete"), (key,))?;
+            Ok(())
+        })
     }
 }
 

@@ -50,16 +50,14 @@ impl CachedFunction {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Key<'static>> {
-        let mut prefix = Vec::with_capacity(self.name.len() + 9);
-        prefix.extend_from_slice(&self.name);
-        prefix.push(0);
-        prefix.extend_from_slice(&self.generation.load(Ordering::Relaxed).to_le_bytes());
+        let generation = self.generation.load(Ordering::Relaxed);
         match &self.key_fn {
-            None => encode_call(&prefix, args, kwargs, &self.fallback),
+            None => encode_call(&self.name, generation, args, kwargs, &self.fallback),
             Some(key_fn) => {
                 let py = args.py();
                 let key = key_fn.bind(py).call(args, kwargs)?;
-                encode_call(&prefix, &PyTuple::new(py, [key])?, None, &self.fallback)
+                let args = PyTuple::new(py, [key])?;
+                encode_call(&self.name, generation, &args, None, &self.fallback)
             }
         }
     }

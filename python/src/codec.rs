@@ -442,19 +442,23 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The key of a call of a decorated function: `prefix` (which names the function), then the
-/// compact encodings of the positional arguments and of the keyword arguments sorted by name.
-/// An argument with no compact encoding goes through `fallback` (pickle), tagged `P`; one
-/// that `fallback` cannot take is a `TypeError` naming its type.
+/// The key of a call of a decorated function: the function's name and its cache's generation
+/// (see `cached.rs`), then the compact encodings of the positional arguments and of the
+/// keyword arguments sorted by name. An argument with no compact encoding goes through
+/// `fallback` (pickle), tagged `P`; one that `fallback` cannot take is a `TypeError` naming
+/// its type.
 pub fn encode_call(
-    prefix: &[u8],
+    function: &[u8],
+    generation: u64,
     args: &Bound<'_, PyTuple>,
     kwargs: Option<&Bound<'_, PyDict>>,
     fallback: &Serializer,
 ) -> PyResult<Key<'static>> {
-    let mut out = Vec::with_capacity(prefix.len() + 16 * (args.len() + 1));
+    let mut out = Vec::with_capacity(function.len() + 10 + 16 * (args.len() + 1));
     out.push(KEY_CALL);
-    out.extend_from_slice(prefix);
+    out.extend_from_slice(function);
+    out.push(0);
+    out.extend_from_slice(&generation.to_le_bytes());
     push_len(&mut out, args.len());
     for arg in args.iter() {
         encode_argument(&arg, fallback, &mut out)?;

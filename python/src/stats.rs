@@ -13,7 +13,11 @@ macro_rules! stats_class {
 
         impl From<slabcache::Stats> for Stats {
             fn from(s: slabcache::Stats) -> Self {
-                Stats { $($field: s.$field,)* hit_ratio: s.hit_ratio() }
+                let hit_ratio = s.hit_ratio();
+                // Every field named, no `..`: a counter added to the engine's `Stats` fails
+                // the build until it is here too.
+                let slabcache::Stats { $($field),* } = s;
+                Stats { $($field,)* hit_ratio }
             }
         }
 
