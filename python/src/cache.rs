@@ -501,7 +501,7 @@ impl Cache {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = key.py();
         self.engine.tick(py)?;
-        let k = Key::from_encoded(key.as_bytes().to_vec());
+        let k = Key::Borrowed(key.as_bytes());
         Ok(self.engine.lookup(py, &k)?.unwrap_or(default))
     }
 
@@ -601,14 +601,4 @@ impl KeyIter {
             }));
         }
     }
-}
-
-/// Makes sure `obj` is not an awaitable handed to a blocking API.
-pub fn refuse_awaitable(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
-    if obj.hasattr(pyo3::intern!(obj.py(), "__await__"))? {
-        return Err(PyTypeError::new_err(format!(
-            "{what} returned an awaitable; use the async variant for an async loader"
-        )));
-    }
-    Ok(())
 }

@@ -20,9 +20,9 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
 
-use crate::cache::{refuse_awaitable, ttl_arg, Cache, Engine};
+use crate::cache::{ttl_arg, Cache, Engine};
 use crate::codec::{encode_call, Key, Serializer};
-use crate::load::{finish, load_blocking};
+use crate::load::{finish, load_blocking, refuse_awaitable};
 
 /// A function memoized in a slabcache `Cache`.
 #[pyclass(frozen, dict, module = "slabcache._native")]

@@ -22,11 +22,11 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use pyo3::exceptions::PyRuntimeError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use slabcache::{LoadError, LoadResult};
 
-use crate::cache::{refuse_awaitable, ttl_arg, Engine};
+use crate::cache::{ttl_arg, Engine};
 use crate::codec::{decode_value, encode_key, Key};
 use crate::errors;
 
@@ -259,4 +259,14 @@ fn waker_thread() -> &'static Sender<Arc<PyWake>> {
             .expect("the asyncio waker thread starts");
         send
     })
+}
+
+/// Makes sure `obj` is not an awaitable handed to a blocking API.
+pub fn refuse_awaitable(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    if obj.hasattr(pyo3::intern!(obj.py(), "__await__"))? {
+        return Err(PyTypeError::new_err(format!(
+            "{what} returned an awaitable; use the async variant for an async loader"
+        )));
+    }
+    Ok(())
 }

@@ -30,13 +30,6 @@ macro_rules! stats_class {
                 out
             }
 
-            /// The snapshot as a dict (for logging and metrics).
-            fn _asdict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-                let dict = pyo3::types::PyDict::new(py);
-                $(dict.set_item(stringify!($field), self.$field)?;)*
-                dict.set_item("hit_ratio", self.hit_ratio)?;
-                Ok(dict)
-            }
         }
     };
 }
