@@ -11,8 +11,9 @@
 //!   again under it before publishing.
 //! - A key's versions come from one of `VERSION_STRIPES` counters, taken under the bucket
 //!   lock, so they increase in the order its writes are published, for the life of the cache.
-//! - Lock order: class lock, then bucket lock. Code holding a bucket lock never takes a class
-//!   lock: replaced chunks are released after unlocking.
+//! - No engine lock is taken while another is held: a class lock is released before a victim
+//!   leaves the index (see `slab::evict`), and a bucket lock before a replaced chunk is
+//!   released to its class.
 //! - With a listener, every entry that leaves the index or has its value replaced is copied
 //!   into an event while the lock that keeps it whole is held (its bucket lock, or its class
 //!   lock once it is out of the index), counted by the same branch that counts it in the
@@ -542,6 +543,9 @@ impl Cache {
             .class_for(chunk::bytes_needed(key.len(), value.len()))
             .expect("sizes within limits fit the largest class");
         let deadline = self.ttl.deadline(&now, ttl);
+        if deadline != crate::ttl::NEVER {
+            self.slab.note_deadline();
+        }
         // The chunk taken for the new value, once one is needed.
         let mut fresh: Option<u32> = None;
         loop {
@@ -571,16 +575,16 @@ impl Cache {
             }
             let Some(id) = fresh else {
                 drop(locked);
-                // A new key in a cache at its entry limit needs a victim. Evicting it in the
-                // critical section that takes the chunk saves the second trip through the
-                // class lock that `reserve_entry` failing below would cost.
-                let evict_one = current.is_none()
+                // A new key in a cache at its entry limit takes a victim's place, and its
+                // chunk; that saves the second trip through the class lock that
+                // `reserve_entry` failing below would cost.
+                let at_limit = current.is_none()
                     && self
                         .max_entries
                         .is_some_and(|max| self.entries.load(Ordering::Relaxed) >= max);
                 let id = self
                     .slab
-                    .allocate(class, hash.value(), self, &now, evict_one);
+                    .allocate(class, hash.value(), self, &now, at_limit);
                 self.slab.chunk(id).fill(key, value, deadline);
                 fresh = Some(id);
                 continue;
@@ -732,7 +736,7 @@ impl Cache {
 
     /// Queues an event for the entry in chunk `id`, if a listener wants one: a copy of its key
     /// and value, taken while the caller holds what keeps them from changing (the entry's
-    /// bucket lock, or its class lock once the entry is out of the index).
+    /// bucket lock, or the claim on its chunk once the entry is out of the index).
     fn notify(&self, id: u32, head: &EntryHead, cause: RemovalCause) {
         if let Some(events) = &self.events {
             let chunk = self.slab.chunk(id);
@@ -850,7 +854,7 @@ impl Unpublish for Cache {
         } else {
             Counter::Eviction
         });
-        // Out of the index, the chunk stays as it is while the caller holds its class lock.
+        // Out of the index, the chunk stays as it is while the caller holds its claim.
         self.notify(id, &head, cause(expired, RemovalCause::Evicted));
         true
     }

@@ -17,6 +17,8 @@
 //! - an insert racing a remove of the same key;
 //! - the free lists: writers of new keys taking and freeing chunks of one class at its entry
 //!   limit, each new key evicting the other's;
+//! - the victim hand-off: a new key claiming a victim and reusing its chunk while the victim
+//!   is removed or updated in place;
 //! - the delivery of removal events: threads queueing events while another delivers.
 //!
 //! What loom cannot express here: the real arena's pages are 128 KiB (a page must hold the
@@ -305,6 +307,65 @@ fn loom_new_keys_at_the_entry_limit_share_the_free_list_soundly() {
         assert_eq!(stats.evictions, 2);
         assert_eq!(stats.payload_bytes, (1 + OLD.len()) as u64);
     });
+}
+
+/// A new key at the entry limit claims the one resident entry as its victim and reuses its
+/// chunk, while another thread removes that entry or rewrites it in place. Whatever the order,
+/// the chunk has one owner: the remover leaves a claimed chunk to its evictor, the evictor
+/// takes an entry out of the index only if it is still there, and an in-place update that
+/// lands first is evicted with the entry. (Planting a bug: with `Slab::release` freeing a
+/// claimed chunk, the remover frees the chunk the new key is being written into, and the model
+/// fails at once, with neither key left in the cache.)
+#[test]
+fn loom_a_claimed_victim_racing_its_removal_or_update_has_one_owner() {
+    for update in [false, true] {
+        model(move || {
+            let cache = Arc::new(one_page_cache(Some(1)));
+            cache.insert(OTHER_KEY, &OLD).unwrap();
+            let inserter = {
+                let cache = cache.clone();
+                thread::spawn(move || cache.insert(KEY, &NEW).unwrap())
+            };
+            // The updater's version, or `None` for the remover.
+            let other = {
+                let cache = cache.clone();
+                thread::spawn(move || {
+                    if update {
+                        Some(cache.insert(OTHER_KEY, &[7; 16]).unwrap())
+                    } else {
+                        cache.remove(OTHER_KEY);
+                        None
+                    }
+                })
+            };
+            let version = inserter.join().unwrap();
+            let other_version = other.join().unwrap();
+            let stats = cache.stats();
+            assert_eq!(
+                (stats.entries, cache.len()),
+                (1, 1),
+                "the limit is one entry"
+            );
+            let left = stats.evictions + stats.removals;
+            match (cache.get_versioned(KEY), cache.get_versioned(OTHER_KEY)) {
+                // The old entry left once, evicted or removed; or, updated after it was
+                // evicted, it came back as a new key and the inserter evicted it again.
+                (Some(found), None) => {
+                    assert_eq!(found, (NEW.to_vec(), version));
+                    let expected = if update { 1..=2 } else { 1..=1 };
+                    assert!(expected.contains(&left), "{stats:?}");
+                    assert_eq!(stats.payload_bytes, (KEY.len() + NEW.len()) as u64);
+                }
+                // Only an update can come back, as a new key that evicted the inserter's.
+                (None, Some(found)) => {
+                    assert_eq!(Some(found), other_version.map(|v| ([7; 16].to_vec(), v)));
+                    assert_eq!(stats.evictions, 2, "{stats:?}");
+                    assert_eq!(stats.payload_bytes, (OTHER_KEY.len() + 16) as u64);
+                }
+                outcome => panic!("one of the two keys stays, not {outcome:?}"),
+            }
+        });
+    }
 }
 
 /// Two threads each queue an event and deliver. By the time both have returned, both events

@@ -342,20 +342,27 @@ impl Queues {
     }
 
     /// The entry to evict next (still queued), or `None` when every queued chunk is being
-    /// written. `examine` reads a candidate's chunk.
+    /// written. `examine` reads a candidate's chunk. `incoming` is 1 when the victim makes
+    /// room for a new entry about to be admitted (into the victim's chunk), else 0.
     ///
-    /// When the window holds more than its share, its oldest unreferenced entry (the
-    /// candidate) duels the main region's victim on the sketch: the candidate enters the main
-    /// region only if its key was asked for more often recently, and the loser is evicted.
+    /// When the window holds more than its share (counting the incoming entry, as if it had
+    /// been admitted first), its oldest unreferenced entry (the candidate) duels the main
+    /// region's victim on the sketch: the candidate enters the main region only if its key was
+    /// asked for more often recently, and the loser is evicted. (Without counting the incoming
+    /// entry, a window at its share would never duel: the main region's victim would leave
+    /// first, and the admission would then slide the window's head into the room it left,
+    /// letting every new key into the main region unopposed; the loop traces fell to LRU's
+    /// hit ratio.)
     pub(crate) fn next_victim(
         &mut self,
         chunks: &impl ClassChunks,
         capacity: u64,
+        incoming: u64,
         examine: impl Fn(u32) -> Candidate,
     ) -> Option<u32> {
         self.fit(capacity);
         let cap = Capacity::of(capacity, self.climber.window());
-        let victim = self.choose(chunks, &cap, &examine);
+        let victim = self.choose(chunks, &cap, incoming, &examine);
         if let Some(next) = self.rings[Region::Probation as usize].head_chunk(&self.handles) {
             chunks.prefetch(next);
         }
@@ -366,12 +373,13 @@ impl Queues {
         &mut self,
         chunks: &impl ClassChunks,
         cap: &Capacity,
+        incoming: u64,
         examine: &impl Fn(u32) -> Candidate,
     ) -> Option<u32> {
         let expired = |queues: &Self, handle| {
             matches!(examine(queues.handles.chunk(handle)), Candidate::Expired)
         };
-        if self.rings[Region::Window as usize].live > cap.window {
+        if self.rings[Region::Window as usize].live + incoming > cap.window {
             if let Some(candidate) = self.pick(chunks, Region::Window, cap, examine) {
                 let victim = match self.main_victim(chunks, cap, examine) {
                     Some(victim) if !expired(self, candidate) => victim,
@@ -548,7 +556,7 @@ mod tests {
     }
 
     fn victim(queues: &mut Queues, chunks: &FakeChunks) -> Option<u32> {
-        queues.next_victim(chunks, CAPACITY, |_| Candidate::Live)
+        queues.next_victim(chunks, CAPACITY, 0, |_| Candidate::Live)
     }
 
     /// Evicts `id` as the cache would: the victim's chunk is freed.
@@ -622,9 +630,9 @@ mod tests {
                 Candidate::Live
             }
         };
-        assert_eq!(queues.next_victim(&chunks, CAPACITY, busy), Some(1));
+        assert_eq!(queues.next_victim(&chunks, CAPACITY, 0, busy), Some(1));
         let all_busy = |_| Candidate::BeingWritten;
-        assert_eq!(queues.next_victim(&chunks, CAPACITY, all_busy), None);
+        assert_eq!(queues.next_victim(&chunks, CAPACITY, 0, all_busy), None);
     }
 
     #[test]
@@ -637,7 +645,7 @@ mod tests {
         // Probation holds 0 then 1, and 0 is referenced: alive, it is promoted and 1 leaves...
         let (mut queues, chunks) = setup();
         assert_eq!(
-            queues.next_victim(&chunks, CAPACITY, |_| Candidate::Live),
+            queues.next_victim(&chunks, CAPACITY, 0, |_| Candidate::Live),
             Some(1)
         );
         // ...expired, it leaves at once.
@@ -649,7 +657,7 @@ mod tests {
                 Candidate::Live
             }
         };
-        assert_eq!(queues.next_victim(&chunks, CAPACITY, examine), Some(0));
+        assert_eq!(queues.next_victim(&chunks, CAPACITY, 0, examine), Some(0));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod common;
 
 mod conditional_writes;
 mod config_and_errors;
+mod eviction;
 mod hot_keys;
 mod iteration_and_bounds;
 mod listeners;
