@@ -30,7 +30,7 @@ use crate::events::{Event, Events, RemovalCause};
 use crate::hot::{self, HotKeys};
 use crate::index::{chunk_of, Index, KeyHash};
 use crate::load::Flights;
-use crate::slab::{Slab, Unpublish};
+use crate::slab::{Allocated, Slab, Taking, Unpublish, Unpublished};
 use crate::stats::Stats;
 use crate::stats::{Counter, Counters};
 use crate::sync::{self, AtomicBool, AtomicU64, CachePadded, Ordering};
@@ -547,7 +547,7 @@ impl Cache {
             self.slab.note_deadline();
         }
         // The chunk taken for the new value, once one is needed.
-        let mut fresh: Option<u32> = None;
+        let mut fresh: Option<Allocated> = None;
         loop {
             let locked = self.index.lock(hash);
             let current = self.find_locked(&locked, key);
@@ -556,9 +556,7 @@ impl Cache {
                 self.check_condition(condition, live.and_then(|c| Version::new(c.head.version)))
             {
                 drop(locked);
-                if let Some(id) = fresh {
-                    self.slab.abandon(id);
-                }
+                self.abandon(fresh);
                 return Err(e);
             }
             if let Some(live) = live {
@@ -566,30 +564,29 @@ impl Cache {
                     let version = self.rewrite(&locked, live, hash, key, value, deadline);
                     self.flights.break_leases(hash, key);
                     drop(locked);
-                    if let Some(id) = fresh {
-                        self.slab.abandon(id);
-                    }
+                    self.abandon(fresh);
                     self.slab.record_hit(live.id, class, hash.value());
                     return Ok(version);
                 }
             }
-            let Some(id) = fresh else {
+            let Some(Allocated { id, holds_place }) = fresh else {
                 drop(locked);
                 // A new key in a cache at its entry limit takes a victim's place, and its
                 // chunk; that saves the second trip through the class lock that
-                // `reserve_entry` failing below would cost.
+                // `reserve_entry` failing below would cost, and the two updates of the entry
+                // count (out and in) that every thread's new keys would share.
                 let at_limit = current.is_none()
                     && self
                         .max_entries
                         .is_some_and(|max| self.entries.load(Ordering::Relaxed) >= max);
-                let id = self
+                let allocated = self
                     .slab
                     .allocate(class, hash.value(), self, &now, at_limit);
-                self.slab.chunk(id).fill(key, value, deadline);
-                fresh = Some(id);
+                self.slab.chunk(allocated.id).fill(key, value, deadline);
+                fresh = Some(allocated);
                 continue;
             };
-            if current.is_none() && !self.reserve_entry() {
+            if current.is_none() && !holds_place && !self.reserve_entry() {
                 drop(locked);
                 self.evict_for_entry_limit(class, &now);
                 continue;
@@ -607,6 +604,10 @@ impl Cache {
                 (self.slab.published(c.id), c.head, expired)
             });
             drop(locked);
+            if holds_place && replaced.is_some() {
+                // The key was present after all: the new value replaced it, not a new entry.
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+            }
             self.counters
                 .add_signed(Counter::PayloadBytes, (key.len() + value.len()) as i64);
             match replaced {
@@ -624,6 +625,17 @@ impl Cache {
                 None => self.counters.bump(Counter::Insert),
             }
             return Ok(version);
+        }
+    }
+
+    /// Gives back a chunk taken for a write that will not publish it, and the place under the
+    /// entry limit its victim handed over, if any.
+    fn abandon(&self, fresh: Option<Allocated>) {
+        if let Some(allocated) = fresh {
+            self.slab.abandon(allocated.id);
+            if allocated.holds_place {
+                self.entries.fetch_sub(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -813,11 +825,11 @@ fn payload(head: &EntryHead) -> i64 {
 }
 
 impl Unpublish for Cache {
-    fn unpublish(&self, id: u32, chunk: Chunk<'_>, now: &Now<'_>, only_if_expired: bool) -> bool {
+    fn unpublish(&self, id: u32, chunk: Chunk<'_>, now: &Now<'_>, taking: Taking) -> Unpublished {
         // The key never changes while the chunk is published (an in-place update keeps it),
         // so it can be read for hashing before the bucket lock is held.
         let Some(head) = chunk.head() else {
-            return true;
+            return Unpublished::Absent;
         };
         let hash_key = |key: &mut Vec<u8>| {
             key.clear();
@@ -837,18 +849,24 @@ impl Unpublish for Cache {
             .unwrap_or_else(|_| hash_key(&mut Vec::new()));
         let locked = self.index.lock(hash);
         let Some((slot, _)) = locked.matching().find(|&(_, word)| chunk_of(word) == id) else {
-            return true;
+            return Unpublished::Absent;
         };
         // Read again under the lock: an in-place update may have changed the value's length
         // and deadline since.
         let head = chunk.head().expect("a slot points at a published chunk");
         let expired = now.expired(head.deadline);
-        if only_if_expired && !expired {
-            return false;
+        if taking == Taking::IfExpired && !expired {
+            return Unpublished::Stayed;
         }
         locked.clear(slot);
         drop(locked);
-        self.account_removed(&head);
+        if taking == Taking::Replace {
+            // The entry's place under the limit passes to the caller's new entry.
+            self.counters
+                .add_signed(Counter::PayloadBytes, -payload(&head));
+        } else {
+            self.account_removed(&head);
+        }
         self.counters.bump(if expired {
             Counter::Expiration
         } else {
@@ -856,7 +874,7 @@ impl Unpublish for Cache {
         });
         // Out of the index, the chunk stays as it is while the caller holds its claim.
         self.notify(id, &head, cause(expired, RemovalCause::Evicted));
-        true
+        Unpublished::Taken
     }
 }
 

@@ -12,9 +12,19 @@
 //! unpublished it), when its write is abandoned (`abandon`), or when an evictor frees a victim
 //! it cannot reuse. Releasing is a no-op for a chunk someone else freed or claimed first.
 
-use super::{ClassState, Published, Slab, Unpublish};
+use super::{ClassState, Published, Slab, Taking, Unpublish, Unpublished};
 use crate::sync::{self, MutexGuard, Ordering};
 use crate::ttl::Now;
+
+/// A chunk taken for a new entry, its write begun.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Allocated {
+    pub(crate) id: u32,
+    /// Whether the chunk's victim handed its place under the entry limit to the new entry
+    /// (`Taking::Replace`): the entry count already counts the new entry, and the caller must
+    /// give the place back (decrement the count) if the new entry does not become one.
+    pub(crate) holds_place: bool,
+}
 
 impl Slab {
     /// Takes a chunk of `class` for a new entry whose key has hash `hash`, and starts its
@@ -29,7 +39,7 @@ impl Slab {
         unpub: &dyn Unpublish,
         now: &Now<'_>,
         at_limit: bool,
-    ) -> u32 {
+    ) -> Allocated {
         self.note_demand(class);
         let mut state = sync::lock(&self.states[class]);
         self.drain_hits(&mut state, class);
@@ -38,7 +48,10 @@ impl Slab {
             if !at_limit {
                 if let Some(id) = state.free.pop() {
                     self.take_free(&mut state, class, id, hash);
-                    return id;
+                    return Allocated {
+                        id,
+                        holds_place: false,
+                    };
                 }
                 if let Some(page) = self.arena.take_fresh_page() {
                     self.add_page(&mut state, class, page);
@@ -67,7 +80,11 @@ impl Slab {
                     continue;
                 }
             }
-            if let Some(victim) = self.claim_victim(&mut state, class, 1, now) {
+            // At the limit the new entry is counted in the window before the duel, as if it
+            // had been admitted first (see `Queues::next_victim`); making room for bytes,
+            // the victim leaves before the new entry is counted.
+            let incoming = u64::from(at_limit);
+            if let Some(victim) = self.claim_victim(&mut state, class, incoming, now) {
                 return self.hand_over(state, class, victim, hash, unpub, now);
             }
             if at_limit {
@@ -103,7 +120,7 @@ impl Slab {
 
     /// Gives the claimed `victim`'s chunk to the new entry with key hash `hash`: queued for
     /// it under the class lock, which is then released; the victim is taken out of the index,
-    /// and the chunk's write begins.
+    /// handing its place under the entry limit to the new entry, and the chunk's write begins.
     fn hand_over(
         &self,
         mut state: MutexGuard<'_, ClassState>,
@@ -112,17 +129,20 @@ impl Slab {
         hash: u64,
         unpub: &dyn Unpublish,
         now: &Now<'_>,
-    ) -> u32 {
+    ) -> Allocated {
         self.admit(&mut state, class, victim, hash);
         let chunk = self.view(class).chunk(victim);
         // Queuing set the chunk's mark, which dropped the claim; it holds until the write
         // begins, so no release or victim search takes the chunk from under this thread.
         chunk.claim();
         drop(state);
-        unpub.unpublish(victim, chunk, now, false);
+        let unpublished = unpub.unpublish(victim, chunk, now, Taking::Replace);
         chunk.begin_write();
         chunk.end_claim();
-        victim
+        Allocated {
+            id: victim,
+            holds_place: unpublished == Unpublished::Taken,
+        }
     }
 
     /// Abandons a chunk whose write will not be published (a failed conditional write).

@@ -18,7 +18,7 @@
 //! validation. An in-place update of the victim may still land before it leaves the index; the
 //! update is then evicted with it.
 
-use super::{ClassState, Slab, Unpublish};
+use super::{ClassState, Slab, Taking, Unpublish};
 use crate::policy::Candidate;
 use crate::sync;
 use crate::ttl::Now;
@@ -64,7 +64,7 @@ impl Slab {
             else {
                 return false;
             };
-            unpub.unpublish(victim, self.view(c).chunk(victim), now, false);
+            unpub.unpublish(victim, self.view(c).chunk(victim), now, Taking::Evict);
             self.free_chunk(&mut sync::lock(&self.states[c]), c, victim);
             true
         };

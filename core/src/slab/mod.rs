@@ -34,22 +34,46 @@ use crate::ttl::Now;
 
 mod alloc;
 mod evict;
+
+pub(crate) use alloc::Allocated;
 mod pages;
 mod reaper;
 
 /// Smallest chunk: a header, a one-word key, an empty value.
 const MIN_CHUNK_BYTES: usize = chunk::HEADER_BYTES + 8;
 
+/// What [`Unpublish::unpublish`] does with the entry of a claimed chunk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Taking {
+    /// Takes it out of the index, live or expired.
+    Evict,
+    /// Takes it out of the index and hands its place under the entry limit to the caller's
+    /// new entry: the entry count stays as it is, and the caller holds that place.
+    Replace,
+    /// Takes it out only if it is expired (an in-place update may have refreshed it since the
+    /// caller looked).
+    IfExpired,
+}
+
+/// What [`Unpublish::unpublish`] found.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Unpublished {
+    /// The entry was in the index, and this call took it out.
+    Taken,
+    /// The index no longer pointed at the chunk (a remove or a write took the entry out).
+    Absent,
+    /// The entry was live, and `Taking::IfExpired` left it in the index.
+    Stayed,
+}
+
 /// Takes an entry out of the index on the slab's behalf (the slab knows no keys or hashes).
 pub(crate) trait Unpublish {
-    /// Removes the entry held in chunk `id` from the index if the index still points at it,
-    /// and accounts for it as evicted or expired (as it is at `now`). With `only_if_expired`,
-    /// an entry that is not expired (an update rewrote it in place since the caller looked)
-    /// stays. Returns whether the chunk may be freed: false only when it stayed published.
+    /// Takes the entry held in chunk `id` out of the index, as `taking` says, if the index
+    /// still points at it, and accounts for it as evicted or expired (as it is at `now`).
     /// Called holding no class lock, on a chunk the caller claimed; the entry's bucket lock,
     /// taken inside, is what keeps an in-place update from changing the entry while it is
-    /// judged.
-    fn unpublish(&self, id: u32, chunk: Chunk<'_>, now: &Now<'_>, only_if_expired: bool) -> bool;
+    /// judged. Only `Stayed` leaves the chunk published.
+    fn unpublish(&self, id: u32, chunk: Chunk<'_>, now: &Now<'_>, taking: Taking) -> Unpublished;
 }
 
 /// Where a published chunk was, for releasing it after it left the index.
@@ -409,8 +433,8 @@ mod tests {
     struct NoIndex;
 
     impl Unpublish for NoIndex {
-        fn unpublish(&self, _: u32, _: Chunk<'_>, _: &Now<'_>, _: bool) -> bool {
-            true
+        fn unpublish(&self, _: u32, _: Chunk<'_>, _: &Now<'_>, _: Taking) -> Unpublished {
+            Unpublished::Absent
         }
     }
 

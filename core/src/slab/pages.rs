@@ -22,7 +22,7 @@
 //! 4. Under the recipient's lock: finish the layout and put the page's chunks on its free
 //!    stack.
 
-use super::{ClassState, Slab, Unpublish};
+use super::{ClassState, Slab, Taking, Unpublish};
 use crate::chunk::Chunk;
 use crate::sync::{self, Ordering};
 use crate::ttl::Now;
@@ -108,7 +108,7 @@ impl Slab {
         };
         let view = self.view(donor);
         for &id in &claimed {
-            unpub.unpublish(id, view.chunk(id), now, false);
+            unpub.unpublish(id, view.chunk(id), now, Taking::Evict);
         }
         {
             let _donor = sync::lock(&self.states[donor]);

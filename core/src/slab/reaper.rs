@@ -13,7 +13,7 @@
 //! in-place update refreshed meanwhile is found live under its bucket lock, stays in the
 //! index, and only loses the claim.
 
-use super::{ClassState, Slab, Unpublish};
+use super::{ClassState, Slab, Taking, Unpublish, Unpublished};
 use crate::rng;
 use crate::sync::{self, Ordering};
 use crate::ttl::Now;
@@ -47,7 +47,10 @@ impl Slab {
             let view = self.view(class);
             let gone: Vec<bool> = claimed
                 .iter()
-                .map(|&id| unpub.unpublish(id, view.chunk(id), now, true))
+                .map(|&id| {
+                    unpub.unpublish(id, view.chunk(id), now, Taking::IfExpired)
+                        != Unpublished::Stayed
+                })
                 .collect();
             let mut state = sync::lock(&self.states[class]);
             for (&id, gone) in claimed.iter().zip(gone) {
