@@ -588,7 +588,7 @@ impl Cache {
             };
             if current.is_none() && !holds_place && !self.reserve_entry() {
                 drop(locked);
-                self.evict_for_entry_limit(class, &now);
+                self.evict_for_entry_limit(class, hash, &now);
                 continue;
             }
             let version = self.next_version(hash);
@@ -792,8 +792,8 @@ impl Cache {
     }
 
     /// Evicts one entry to make room under `max_entries`.
-    fn evict_for_entry_limit(&self, class: usize, now: &Now<'_>) {
-        if !self.slab.evict_any(class, self, now) {
+    fn evict_for_entry_limit(&self, class: usize, hash: KeyHash, now: &Now<'_>) {
+        if !self.slab.evict_any(class, hash.value(), self, now) {
             // Every candidate is being written by another thread; it will be published soon.
             sync::spin_hint(0);
         }

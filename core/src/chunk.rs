@@ -5,7 +5,7 @@
 //! word 1  lengths   key_len:16 | value_len:32
 //! word 2  version   the entry's version (valid once the write has ended)
 //! word 3  deadline  absolute expiry in clock nanoseconds, or ttl::NEVER
-//! word 4  mark      the eviction policy's ring mark (class lock only; see `policy`), and
+//! word 4  mark      the eviction policy's ring mark (shard lock only; see `policy`), and
 //!                   the claim bit of an evictor that owns the chunk (see `slab::evict`)
 //! word 5… key bytes, zero-padded to a word, then value bytes, zero-padded to a word
 //! ```
@@ -24,7 +24,7 @@
 //!   write through its stale offset would land in the middle of someone else's entry.)
 //! - The mark word belongs to the eviction policy: read and written only under the class
 //!   lock, never by readers or by the entry's writer. The one exception is the claim bit: set
-//!   under the class lock, it is cleared by the thread that holds the claim, without the lock
+//!   under the shard lock, it is cleared by the thread that holds the claim, without the lock
 //!   (nobody else writes the mark of a claimed chunk).
 //! - Readers copy with relaxed atomic loads, then `fence(Acquire)`, then re-load `seq`
 //!   (H.-J. Boehm, "Can seqlocks get along with programming language memory models?", 2012).
@@ -204,30 +204,30 @@ impl<'a> Chunk<'a> {
         }
     }
 
-    /// The policy's mark (under the class lock), without the claim bit.
+    /// The policy's mark (under its shard lock), without the claim bit.
     pub(crate) fn mark(&self) -> u64 {
         self.w[4].load(Ordering::Relaxed) & !CLAIMED
     }
 
-    /// Sets the policy's mark (under the class lock), dropping any claim.
+    /// Sets the policy's mark (under its shard lock), dropping any claim.
     pub(crate) fn set_mark(&self, mark: u64) {
         self.w[4].store(mark, Ordering::Relaxed);
     }
 
-    /// Claims the chunk for the caller (under the class lock): the victim search, the reaper
+    /// Claims the chunk for the caller (under its shard lock): the victim search, the reaper
     /// and page moves pass it over, and releasing it is left to the claim's holder.
     pub(crate) fn claim(&self) {
         self.w[4].fetch_or(CLAIMED, Ordering::Relaxed);
     }
 
-    /// Whether some thread holds a claim on the chunk (under the class lock).
+    /// Whether some thread holds a claim on the chunk (under its shard lock).
     pub(crate) fn is_claimed(&self) -> bool {
         // Acquire: pairs with `end_claim`, so a caller that sees the claim ended also sees the
         // `begin_write` that came before it.
         self.w[4].load(Ordering::Acquire) & CLAIMED != 0
     }
 
-    /// Ends the caller's claim, without the class lock; the chunk is being written by then,
+    /// Ends the caller's claim, without the shard lock; the chunk is being written by then,
     /// which keeps it from the victim search from now on.
     pub(crate) fn end_claim(&self) {
         self.w[4].fetch_and(!CLAIMED, Ordering::Release);

@@ -43,6 +43,7 @@ pub struct CacheBuilder {
     listener: Option<Listener>,
     maintenance_interval: Duration,
     track_hot_keys: bool,
+    policy_shards: Option<usize>,
 }
 
 impl CacheBuilder {
@@ -58,6 +59,7 @@ impl CacheBuilder {
             listener: None,
             maintenance_interval: DEFAULT_MAINTENANCE_INTERVAL,
             track_hot_keys: false,
+            policy_shards: None,
         }
     }
 
@@ -190,6 +192,17 @@ impl CacheBuilder {
         self
     }
 
+    /// The number of policy shards per size class: a power of two from 1 to 256. Each shard
+    /// has its own lock, queues and frequency sketch for the keys that hash to it, so writers
+    /// of new keys in different shards do not wait for each other; but each shard judges its
+    /// keys on a fraction of the traffic, which costs hit ratio in a small cache. By default,
+    /// a power of two up to four per core, with at least 4,096 entries each (`max_entries`, or
+    /// `max_bytes / 256`): 1 for a cache of fewer than 8,192 entries.
+    pub fn policy_shards(mut self, shards: usize) -> Self {
+        self.policy_shards = Some(shards);
+        self
+    }
+
     /// Checks the settings and maps the arena (address space only; memory is touched lazily).
     pub fn build(self) -> Result<Cache, Error> {
         let invalid = |why: String| Err(Error::InvalidConfig(why));
@@ -221,6 +234,14 @@ impl CacheBuilder {
                 "maintenance_interval is zero; the maintenance thread would never rest".into(),
             );
         }
+        if let Some(shards) = self.policy_shards {
+            if !shards.is_power_of_two() || shards > crate::slab::MAX_SHARDS {
+                return invalid(format!(
+                    "policy_shards is {shards}; it must be a power of two from 1 to {}",
+                    crate::slab::MAX_SHARDS
+                ));
+            }
+        }
         let max_item = chunk::bytes_needed(MAX_KEY_LEN, self.max_value_bytes);
         let page_bytes = max_item.next_power_of_two();
         let page_count = max_bytes / page_bytes as u64;
@@ -238,13 +259,15 @@ impl CacheBuilder {
             ))
         })?;
         let entry_limit = self.max_entries.unwrap_or(u64::MAX);
+        let expected_entries = self.max_entries.unwrap_or(max_bytes / ASSUMED_ENTRY_BYTES);
         let slab = Slab::new(
             page_bytes.trailing_zeros(),
             page_count,
             max_item,
             entry_limit,
+            self.policy_shards
+                .unwrap_or_else(|| shard_count(expected_entries)),
         )?;
-        let expected_entries = self.max_entries.unwrap_or(max_bytes / ASSUMED_ENTRY_BYTES);
         let index = Index::new(expected_entries, crate::rng::random_seed())
             .map_err(|e| Error::InvalidConfig(format!("max_entries: cannot map the index: {e}")))?;
         Ok(Cache {
@@ -272,4 +295,20 @@ impl CacheBuilder {
             hot_keys: self.track_hot_keys.then(|| Box::new(HotKeys::new())),
         })
     }
+}
+
+/// Entries a policy shard is given at least: below a few thousand, splitting the policy costs
+/// hit ratio (each shard's sketch and window see a fraction of the traffic) for no gain.
+const MIN_SHARD_ENTRIES: u64 = 4096;
+
+/// Policy shards per size class for a cache of about `expected_entries`: a power of two up to
+/// four per core, each with at least `MIN_SHARD_ENTRIES`; 1 for a small cache, whose hit ratio
+/// is then exactly an unsharded policy's.
+fn shard_count(expected_entries: u64) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let by_size = (expected_entries / MIN_SHARD_ENTRIES).max(1);
+    let shards = by_size
+        .min(4 * cores as u64)
+        .min(crate::slab::MAX_SHARDS as u64);
+    1 << shards.ilog2()
 }

@@ -1,13 +1,13 @@
-//! Victims: choosing them under the class lock, and the claim that lets their evictor take
+//! Victims: choosing them under a shard lock, and the claim that lets their evictor take
 //! them out of the index after releasing it.
 //!
 //! Evicting an entry means taking it out of the index, under its bucket lock. Doing that while
-//! holding the class lock would nest the two and keep every writer of the class waiting on
+//! holding the shard lock would nest the two and keep every writer of the shard waiting on
 //! another key's bucket, so eviction is split in two:
 //!
-//! 1. Under the class lock, the policy names the victim; it is taken off the queues and
+//! 1. Under the shard lock, the policy names the victim; it is taken off the queues and
 //!    *claimed*: the claim bit in its mark word says one thread owns it.
-//! 2. With the class lock released, the owner takes the entry out of the index (if it is still
+//! 2. With the shard lock released, the owner takes the entry out of the index (if it is still
 //!    there), then either reuses the chunk for its own new entry, begun at once, or frees it.
 //!
 //! While a chunk is claimed, nobody else changes what it is: the victim search, the reaper and
@@ -18,25 +18,26 @@
 //! validation. An in-place update of the victim may still land before it leaves the index; the
 //! update is then evicted with it.
 
-use super::{ClassState, Slab, Taking, Unpublish};
+use super::{ShardState, Slab, Taking, Unpublish};
 use crate::policy::Candidate;
 use crate::sync;
 use crate::ttl::Now;
 
 impl Slab {
-    /// The class's next victim, taken off the queues and claimed for the caller; `None` when
-    /// the class has no entry that may leave now (none queued, or all being written or
+    /// The next victim of the shard, taken off its queues and claimed for the caller; `None`
+    /// when the shard has no entry that may leave now (none queued, or all being written or
     /// claimed). `incoming`: 1 when a new entry takes the victim's place (see
     /// `Queues::next_victim`).
     pub(super) fn claim_victim(
         &self,
-        state: &mut ClassState,
+        state: &mut ShardState,
         class: usize,
+        shard: usize,
         incoming: u64,
         now: &Now<'_>,
     ) -> Option<u32> {
-        let capacity = self.capacity(class, state);
-        let view = self.view(class);
+        let capacity = self.capacity(class);
+        let view = self.view(class, shard);
         let examine = |id| {
             let chunk = view.chunk(id);
             if chunk.is_claimed() || chunk.is_being_written() {
@@ -55,28 +56,38 @@ impl Slab {
         Some(victim)
     }
 
-    /// Evicts one entry to make room under an entry limit: from `class` if it has one to give,
-    /// else from the other classes, fullest first. False when every queued entry is being
-    /// written or claimed.
-    pub(crate) fn evict_any(&self, class: usize, unpub: &dyn Unpublish, now: &Now<'_>) -> bool {
-        let evict_from = |c: usize| {
-            let Some(victim) = self.claim_victim(&mut sync::lock(&self.states[c]), c, 0, now)
-            else {
+    /// Evicts one entry to make room under an entry limit: from the shard of `hash` in `class`
+    /// if it has one to give, else from the class's other shards, else from the other classes,
+    /// fullest shard first. False when every queued entry is being written or claimed.
+    pub(crate) fn evict_any(
+        &self,
+        class: usize,
+        hash: u64,
+        unpub: &dyn Unpublish,
+        now: &Now<'_>,
+    ) -> bool {
+        let evict_from = |c: usize, s: usize| {
+            let victim = self.claim_victim(&mut sync::lock(self.shard(c, s)), c, s, 0, now);
+            let Some(victim) = victim else {
                 return false;
             };
-            unpub.unpublish(victim, self.view(c).chunk(victim), now, Taking::Evict);
-            self.free_chunk(&mut sync::lock(&self.states[c]), c, victim);
+            unpub.unpublish(victim, self.view(c, s).chunk(victim), now, Taking::Evict);
+            self.dequeue(&mut sync::lock(self.shard(c, s)), c, s, victim);
+            self.push_free(c, victim);
             true
         };
-        if evict_from(class) {
+        let own = self.shard_of(hash);
+        if evict_from(class, own) {
             return true;
         }
-        let mut others: Vec<(u64, usize)> = (0..self.classes.len())
-            .filter(|&c| c != class)
-            .map(|c| (sync::lock(&self.states[c]).queues.len(), c))
-            .filter(|&(queued, _)| queued > 0)
+        let mut others: Vec<(u64, usize, usize)> = (0..self.classes.len())
+            .flat_map(|c| (0..self.shard_count).map(move |s| (c, s)))
+            .filter(|&(c, s)| (c, s) != (class, own))
+            .map(|(c, s)| (sync::lock(self.shard(c, s)).queues.len(), c, s))
+            .filter(|&(queued, ..)| queued > 0)
             .collect();
-        others.sort_unstable_by(|a, b| b.cmp(a));
-        others.into_iter().any(|(_, c)| evict_from(c))
+        // The class's own shards first, then the fullest.
+        others.sort_unstable_by_key(|&(queued, c, _)| (c != class, std::cmp::Reverse(queued)));
+        others.into_iter().any(|(_, c, s)| evict_from(c, s))
     }
 }

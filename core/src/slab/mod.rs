@@ -12,18 +12,22 @@
 //! Chunk ids are `page << index_bits | index`; a reader turns one into an offset through the
 //! page's layout word (see `arena`).
 //!
-//! Each class has, under one mutex (the *class lock*): a free stack, its policy queues, and
-//! its pages. Every chunk of a class's pages is in exactly one of these states:
+//! Each class has a *free lock* over its pages and its free stack (a leaf lock, held for a push
+//! or a pop), and `shard_count` *policy shards*, each with a *shard lock* over the eviction
+//! policy of the keys that hash to it (`docs/design.md`, "Policy shards", says why and how
+//! many). A chunk's mark word names the shard that queues it. Every chunk of a class's pages
+//! is in exactly one of these states:
 //!
 //! - **free**: on the free stack, holding no entry;
-//! - **queued**: in the policy's queues, being written or holding an entry (a chunk taken for
-//!   a new entry is queued in the same critical section that takes it);
-//! - **claimed**: owned by one thread that took it out of the class's bookkeeping under the
-//!   class lock (an evictor, a page move) and finishes with it holding no lock (see [`evict`]).
+//! - **taken**: popped by a writer, its write begun, about to be queued in its key's shard;
+//! - **queued**: in one shard's queues, being written or holding an entry;
+//! - **claimed**: owned by one thread that took it out of the bookkeeping under a shard lock
+//!   (an evictor, the reaper, a page move) and finishes with it holding no lock (see
+//!   [`evict`]).
 //!
-//! Lock order: the class lock is never held while a bucket lock is taken, nor two class locks
-//! at once. Whatever must happen in the index (taking a victim out) happens after the class
-//! lock is released, on a claimed chunk.
+//! Lock order: no engine lock is taken while a free lock is held; a shard lock is never held
+//! while a bucket lock is taken, nor two class locks at once. Whatever must happen in the
+//! index (taking a victim out) happens after the shard lock is released, on a claimed chunk.
 
 use crate::arena::{Arena, Layout};
 use crate::chunk::{self, Chunk, EntryHead};
@@ -41,6 +45,10 @@ mod reaper;
 
 /// Smallest chunk: a header, a one-word key, an empty value.
 const MIN_CHUNK_BYTES: usize = chunk::HEADER_BYTES + 8;
+/// The most policy shards a class can have: a chunk's mark word names its shard in 8 bits.
+pub(crate) const MAX_SHARDS: usize = 256;
+/// Where a chunk's mark word keeps the shard whose policy queues it, above its handle.
+const OWNER_SHIFT: u32 = 32;
 
 /// What [`Unpublish::unpublish`] does with the entry of a claimed chunk.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -70,7 +78,7 @@ pub(crate) enum Unpublished {
 pub(crate) trait Unpublish {
     /// Takes the entry held in chunk `id` out of the index, as `taking` says, if the index
     /// still points at it, and accounts for it as evicted or expired (as it is at `now`).
-    /// Called holding no class lock, on a chunk the caller claimed; the entry's bucket lock,
+    /// Called holding no shard or free lock, on a chunk the caller claimed; the entry's bucket lock,
     /// taken inside, is what keeps an in-place update from changing the entry while it is
     /// judged. Only `Stayed` leaves the chunk published.
     fn unpublish(&self, id: u32, chunk: Chunk<'_>, now: &Now<'_>, taking: Taking) -> Unpublished;
@@ -89,31 +97,47 @@ struct SizeClass {
     per_page: usize,
 }
 
-struct ClassState {
+/// What a class keeps under its *free lock*: its pages and its free chunks. A leaf lock,
+/// held for a push or a pop: nothing else is locked while it is held.
+struct ClassFree {
     /// Free chunk ids, used last-in first-out: the chunk freed last is the likeliest to be
     /// in the CPU cache still.
     free: Vec<u32>,
-    queues: Queues,
     pages: Vec<u32>,
+    /// The page being moved to another class, if any: its chunks leave circulation as they
+    /// are freed (see `pages`).
+    draining: Option<u32>,
     evictions_since_balance: u32,
+}
+
+/// What one policy shard of a class keeps under its *shard lock*: the eviction policy of the
+/// entries whose keys hash to the shard.
+struct ShardState {
+    queues: Queues,
     evictions_since_reap: u32,
+    /// Allocations not yet added to the class's demand (see `pages`).
+    pending_demand: u32,
 }
 
 pub(crate) struct Slab {
     arena: Arena,
     classes: Box<[SizeClass]>,
-    states: Box<[Mutex<ClassState>]>,
+    frees: Box<[Mutex<ClassFree>]>,
+    /// The policy shards, `shard_count` per class: class `c`'s shard `s` at
+    /// `c * shard_count + s`.
+    shards: Box<[Mutex<ShardState>]>,
+    shard_count: usize,
     /// Pages per class, and pages with no live chunk per class and in all, readable without
-    /// the class locks (for choosing donors).
+    /// the free locks (for choosing donors).
     class_pages: Box<[AtomicU32]>,
     class_empty_pages: Box<[AtomicU32]>,
     empty_pages: AtomicU32,
     /// Decayed bytes requested per class, and their total.
     demand: Box<[AtomicU64]>,
     demand_total: AtomicU64,
-    /// Chunks not free, per page (changed under the owning class's lock).
+    /// Chunks not free, per page (changed under the owning class's free lock).
     page_live: Box<[AtomicU32]>,
-    /// The policy's per-chunk-id reference bits, and per class, hits on their way to its
+    /// The policy's per-chunk-id reference bits, and per shard, hits on their way to its
     /// frequency sketch.
     references: References,
     read_buffers: Box<[ReadBuffer]>,
@@ -121,18 +145,22 @@ pub(crate) struct Slab {
     /// the reaper has nothing to look for.
     expiring: AtomicBool,
     index_bits: u32,
+    /// Each shard's share of the entry limit.
     entry_limit: u64,
 }
 
 impl Slab {
     /// A slab of `page_count` pages of `1 << page_shift` bytes whose largest class holds
-    /// `max_item_bytes`; `entry_limit` caps each class's policy capacity.
+    /// `max_item_bytes`, with `shard_count` policy shards per class (a power of two);
+    /// `entry_limit` caps the entries of each class.
     pub(crate) fn new(
         page_shift: u32,
         page_count: u32,
         max_item_bytes: usize,
         entry_limit: u64,
+        shard_count: usize,
     ) -> Result<Slab, Error> {
+        assert!(shard_count.is_power_of_two() && shard_count <= MAX_SHARDS);
         let page_bytes = 1usize << page_shift;
         let index_bits = (page_bytes / MIN_CHUNK_BYTES)
             .next_power_of_two()
@@ -147,17 +175,26 @@ impl Slab {
         let class_count = classes.len();
         Ok(Slab {
             arena: Arena::new(page_shift, page_count)?,
-            states: (0..class_count)
+            frees: (0..class_count)
                 .map(|_| {
-                    Mutex::new(ClassState {
+                    Mutex::new(ClassFree {
                         free: Vec::new(),
-                        queues: Queues::new(),
                         pages: Vec::new(),
+                        draining: None,
                         evictions_since_balance: 0,
-                        evictions_since_reap: 0,
                     })
                 })
                 .collect(),
+            shards: (0..class_count * shard_count)
+                .map(|_| {
+                    Mutex::new(ShardState {
+                        queues: Queues::new(),
+                        evictions_since_reap: 0,
+                        pending_demand: 0,
+                    })
+                })
+                .collect(),
+            shard_count,
             class_pages: (0..class_count).map(|_| AtomicU32::new(0)).collect(),
             class_empty_pages: (0..class_count).map(|_| AtomicU32::new(0)).collect(),
             empty_pages: AtomicU32::new(0),
@@ -165,12 +202,32 @@ impl Slab {
             demand_total: AtomicU64::new(0),
             page_live: (0..page_count).map(|_| AtomicU32::new(0)).collect(),
             references: References::new((page_count as usize) << index_bits),
-            read_buffers: (0..class_count).map(|_| ReadBuffer::new()).collect(),
+            read_buffers: (0..class_count * shard_count)
+                .map(|_| ReadBuffer::new())
+                .collect(),
             expiring: AtomicBool::new(false),
             classes: classes.into(),
             index_bits,
-            entry_limit,
+            entry_limit: entry_limit.div_ceil(shard_count as u64),
         })
+    }
+
+    /// The policy shard of keys with hash `hash`. Bits the index, the versions' stripes and
+    /// the sketch do not use.
+    #[inline]
+    pub(crate) fn shard_of(&self, hash: u64) -> usize {
+        (hash >> 40) as usize & (self.shard_count - 1)
+    }
+
+    /// The shard whose policy queues a chunk, from its mark word (meaningful while it is
+    /// queued; any mark gives a shard that exists).
+    fn owner(&self, mark: u64) -> usize {
+        (mark >> OWNER_SHIFT) as usize & (self.shard_count - 1)
+    }
+
+    /// Class `class`'s shard `shard`.
+    fn shard(&self, class: usize, shard: usize) -> &Mutex<ShardState> {
+        &self.shards[class * self.shard_count + shard]
     }
 
     /// Bytes of bookkeeping outside the arena: the page and class tables and reference bits,
@@ -179,16 +236,19 @@ impl Slab {
     pub(crate) fn overhead_bytes(&self) -> usize {
         let per_page = std::mem::size_of::<AtomicU64>() + std::mem::size_of::<AtomicU32>();
         let per_class = std::mem::size_of::<SizeClass>()
-            + std::mem::size_of::<Mutex<ClassState>>()
+            + std::mem::size_of::<Mutex<ClassFree>>()
             + std::mem::size_of::<AtomicU32>()
             + std::mem::size_of::<AtomicU64>();
+        let per_shard =
+            std::mem::size_of::<Mutex<ShardState>>() + std::mem::size_of::<ReadBuffer>();
         let policies: usize = self
-            .states
+            .shards
             .iter()
             .map(|s| sync::lock(s).queues.bytes())
             .sum();
         self.arena.page_count() as usize * per_page
             + self.classes.len() * per_class
+            + self.shards.len() * per_shard
             + self.references.bytes()
             + policies
     }
@@ -268,11 +328,12 @@ impl Slab {
         }
     }
 
-    /// The chunks of `class`, for code holding its lock.
-    fn view(&self, class: usize) -> ClassView<'_> {
+    /// The chunks of `class` as its shard `shard` sees them.
+    fn view(&self, class: usize, shard: usize) -> ClassView<'_> {
         ClassView {
             slab: self,
             chunk_words: self.classes[class].chunk_words,
+            shard,
         }
     }
 
@@ -285,22 +346,25 @@ impl Slab {
     /// the recorded traces this changes no hit ratio measurably (mean gap to OPT over 67
     /// pairs, 8 runs: 6.19 counting every hit, 6.12 this way), and it takes the sketch off the
     /// get path: a cache-resident get fell from 50 to 37 ns, the cost before the sketch.
-    /// When the hit fills its read buffer and the class lock is free, drains the buffer into
+    /// When the hit fills its read buffer and the shard lock is free, drains the buffer into
     /// the class's sketch; a reader never waits for that.
     #[inline]
     pub(crate) fn record_hit(&self, id: u32, class: usize, hash: u64) {
         if !self.references.touch(id) {
             return;
         }
-        if self.read_buffers[class].record(hash) == Recorded::Filled {
-            if let Some(mut state) = sync::try_lock(&self.states[class]) {
-                self.drain_hits(&mut state, class);
+        let shard = self.shard_of(hash);
+        let buffer = class * self.shard_count + shard;
+        if self.read_buffers[buffer].record(hash) == Recorded::Filled {
+            if let Some(mut state) = sync::try_lock(self.shard(class, shard)) {
+                self.drain_hits(&mut state, class, shard);
             }
         }
     }
 
-    fn drain_hits(&self, state: &mut ClassState, class: usize) {
-        self.read_buffers[class].drain(|hash| state.queues.record_hit(hash));
+    fn drain_hits(&self, state: &mut ShardState, class: usize, shard: usize) {
+        self.read_buffers[class * self.shard_count + shard]
+            .drain(|hash| state.queues.record_hit(hash));
     }
 
     /// The chunk ids of `page`, a page of `class`.
@@ -309,8 +373,8 @@ impl Slab {
         (0..self.classes[class].per_page as u32).map(move |i| page << shift | i)
     }
 
-    /// Chunk `id` of a page whose layout cannot change meanwhile: the caller holds the lock of
-    /// the page's class, or the bucket lock of an index slot that points at the chunk.
+    /// Chunk `id` of a page whose layout cannot change meanwhile: the caller holds a claim on
+    /// it, or the bucket lock of an index slot that points at it, or it is being written.
     pub(crate) fn chunk(&self, id: u32) -> Chunk<'_> {
         match self.locate(id) {
             Some((chunk, ..)) => chunk,
@@ -319,16 +383,19 @@ impl Slab {
     }
 }
 
-/// The chunks of one class, for code holding the class lock, under which the class's pages
-/// keep their layout: a chunk is found from its id and the class's geometry alone, without
-/// the layout word a lock-free reader must check.
+/// The chunks of one class, for code holding one of its locks or a claim on the chunk, under
+/// which the chunk's page keeps its layout: a chunk is found from its id and the class's
+/// geometry alone, without the layout word a lock-free reader must check. As the policy of
+/// shard `shard` sees them, the mark word holds the chunk's handle in that shard's table and
+/// the shard's number.
 struct ClassView<'a> {
     slab: &'a Slab,
     chunk_words: usize,
+    shard: usize,
 }
 
 impl<'a> ClassView<'a> {
-    /// Chunk `id`, of a page of this class (or claimed by the caller).
+    /// Chunk `id`, of a page of this class.
     #[inline]
     fn chunk(&self, id: u32) -> Chunk<'a> {
         let slab = self.slab;
@@ -344,7 +411,9 @@ impl ClassChunks for ClassView<'_> {
     }
 
     fn set_handle(&self, id: u32, handle: u32) {
-        self.chunk(id).set_mark(u64::from(handle));
+        let owner = if handle == 0 { 0 } else { self.shard as u64 };
+        self.chunk(id)
+            .set_mark(owner << OWNER_SHIFT | u64::from(handle));
     }
 
     fn references(&self) -> &References {
@@ -354,6 +423,11 @@ impl ClassChunks for ClassView<'_> {
     fn prefetch(&self, id: u32) {
         self.chunk(id).prefetch();
     }
+}
+
+/// Whether a chunk's mark word says it is queued (it has a handle).
+fn queued(mark: u64) -> bool {
+    mark as u32 != 0
 }
 
 /// Chunk sizes from the smallest entry up to one holding `max_item_bytes`, growing by at most
@@ -415,6 +489,7 @@ mod tests {
             2,
             chunk::bytes_needed(crate::MAX_KEY_LEN, 4096),
             u64::MAX,
+            1,
         )
         .unwrap();
         let largest = chunk::bytes_needed(crate::MAX_KEY_LEN, 4096);
@@ -445,14 +520,15 @@ mod tests {
     /// of the panicking writer's marked as being written forever, wedging the cache).
     #[test]
     fn a_class_without_pages_has_no_room_to_make() {
-        let slab = Slab::new(17, 2, chunk::bytes_needed(16, 64), u64::MAX).unwrap();
+        let slab = Slab::new(17, 2, chunk::bytes_needed(16, 64), u64::MAX, 1).unwrap();
         let clock = crate::ttl::SystemClock::new();
         let now = Now::new(&clock);
-        assert!(sync::lock(&slab.states[0]).pages.is_empty());
+        slab.note_deadline();
+        assert!(sync::lock(&slab.frees[0]).pages.is_empty());
         for call in 0..64 {
-            let mut state = sync::lock(&slab.states[0]);
+            let mut state = sync::lock(slab.shard(0, 0));
             assert_eq!(
-                slab.claim_victim(&mut state, 0, 0, &now),
+                slab.claim_victim(&mut state, 0, 0, 0, &now),
                 None,
                 "call {call} found a victim in a class with no page"
             );

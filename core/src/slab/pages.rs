@@ -10,19 +10,28 @@
 //! age-based page mover aims for; memcached calls the failure this prevents "slab
 //! calcification".
 //!
-//! A move, one class lock at a time and never with a bucket lock inside one:
+//! A page's chunks are queued in the policy shards of the keys they hold, so a move gathers
+//! them shard by shard, one lock at a time, never with a bucket lock inside one:
 //!
-//! 1. Under the donor's lock: pick its page with the fewest live chunks and no chunk being
-//!    written or claimed, claim every queued chunk of it (see `evict`), drop its free chunks
-//!    from the free stack and the page from the class.
-//! 2. Holding no lock: take the claimed entries out of the index.
-//! 3. Under the donor's lock again: start re-cutting the page (its layout word goes odd), so
-//!    that a `release` of one of its chunks, which checks the layout under that lock, finds
-//!    the page gone; reset the chunk headers of the new layout.
-//! 4. Under the recipient's lock: finish the layout and put the page's chunks on its free
+//! 1. Under the donor's free lock: pick its page with the fewest live chunks, mark it
+//!    *draining* (one page per class at a time), and take its free chunks off the free stack.
+//!    From then on a chunk of the page that is freed is retired and left out of circulation.
+//! 2. Shard by shard, under each shard lock: claim every chunk of the page queued there and
+//!    not being written or claimed by another thread (see `evict`). Rounds repeat, holding no
+//!    lock between them, until every chunk of the page is claimed by the mover or out of
+//!    circulation: a chunk being written is published or abandoned soon, and another thread's
+//!    claim ends soon.
+//! 3. Holding no lock: take the claimed entries out of the index.
+//! 4. Under the donor's free lock: start re-cutting the page (its layout word goes odd), reset
+//!    the chunk headers of the new layout, and take the page off the class.
+//! 5. Under the recipient's free lock: finish the layout and put the page's chunks on its free
 //!    stack.
+//!
+//! A `release` of one of the page's chunks checks the page's layout under the chunk's shard
+//! lock: until the mover claims the chunk under that lock, the page cannot be re-cut, and once
+//! it has, `release` leaves the chunk to it.
 
-use super::{ClassState, Slab, Taking, Unpublish};
+use super::{queued, ClassFree, Slab, Taking, Unpublish};
 use crate::chunk::Chunk;
 use crate::sync::{self, Ordering};
 use crate::ttl::Now;
@@ -30,10 +39,14 @@ use crate::ttl::Now;
 /// Evictions a class makes between two checks of whether it deserves another page (fewer
 /// when its page holds fewer chunks: once per page's worth of turnover).
 const EVICTIONS_PER_BALANCE_CHECK: u32 = 16;
+/// Allocations a shard counts before adding them to its class's demand: the demand counters
+/// are shared by every writer, and a page's worth of turnover is what moves a page.
+pub(super) const DEMAND_BATCH: u32 = 8;
 
 impl Slab {
-    pub(super) fn note_demand(&self, class: usize) {
-        let bytes = self.classes[class].chunk_words as u64 * 8;
+    /// Adds `chunks` allocations of `class` to its demand.
+    pub(super) fn note_demand(&self, class: usize, chunks: u32) {
+        let bytes = self.classes[class].chunk_words as u64 * 8 * u64::from(chunks);
         self.demand[class].fetch_add(bytes, Ordering::Relaxed);
         let total = self.demand_total.fetch_add(bytes, Ordering::Relaxed) + bytes;
         let horizon = u64::from(self.arena.page_count()) * self.arena.page_bytes() as u64;
@@ -58,13 +71,13 @@ impl Slab {
 
     /// Whether the class should take a page from another instead of evicting its own entries.
     /// Checked once per few evictions, since it reads every class's counters.
-    pub(super) fn balance_due(&self, class: usize, state: &mut ClassState) -> bool {
-        state.evictions_since_balance += 1;
+    fn balance_due(&self, class: usize, free: &mut ClassFree) -> bool {
+        free.evictions_since_balance += 1;
         let period = EVICTIONS_PER_BALANCE_CHECK.min(self.classes[class].per_page as u32);
-        if state.evictions_since_balance < period {
+        if free.evictions_since_balance < period {
             return false;
         }
-        state.evictions_since_balance = 0;
+        free.evictions_since_balance = 0;
         f64::from(self.class_pages[class].load(Ordering::Relaxed)) + 1.0 <= self.fair_pages(class)
     }
 
@@ -89,10 +102,33 @@ impl Slab {
             .map(|(c, _)| c)
     }
 
+    /// For a class with no free chunk and no fresh page left: takes a page from another class
+    /// when that is due (the class has none, some class has an empty page, or the class is
+    /// below its fair share). True when a page was moved in.
+    pub(super) fn make_room_in_pages(
+        &self,
+        class: usize,
+        unpub: &dyn Unpublish,
+        now: &Now<'_>,
+    ) -> bool {
+        let starving = {
+            let mut free = sync::lock(&self.frees[class]);
+            let starving = free.pages.is_empty();
+            if !(self.empty_pages.load(Ordering::Relaxed) > 0
+                || starving
+                || self.balance_due(class, &mut free))
+            {
+                return false;
+            }
+            starving
+        };
+        self.move_page_to(class, unpub, now, starving)
+    }
+
     /// Moves a page from a donor class to `recipient`; false when no page could be moved now.
     /// `any` accepts any donor with a page (the recipient has none at all). Takes and releases
-    /// the class locks itself.
-    pub(super) fn move_page_to(
+    /// the locks itself.
+    fn move_page_to(
         &self,
         recipient: usize,
         unpub: &dyn Unpublish,
@@ -102,55 +138,89 @@ impl Slab {
         let Some(donor) = self.pick_donor(recipient, any) else {
             return false;
         };
-        let Some((page, claimed)) = self.claim_page(&mut sync::lock(&self.states[donor]), donor)
-        else {
+        let Some(page) = self.start_draining(donor) else {
             return false;
         };
-        let view = self.view(donor);
-        for &id in &claimed {
-            unpub.unpublish(id, view.chunk(id), now, Taking::Evict);
-        }
+        self.gather_page(donor, page, unpub, now);
         {
-            let _donor = sync::lock(&self.states[donor]);
+            let mut free = sync::lock(&self.frees[donor]);
             self.arena.begin_recut(page);
             let class = &self.classes[recipient];
             for index in 0..class.per_page {
                 Chunk::new(self.arena.chunk_words(page, index, class.chunk_words)).reset();
             }
+            free.pages.retain(|&p| p != page);
+            free.draining = None;
+            self.class_pages[donor].fetch_sub(1, Ordering::Relaxed);
+            if self.page_live[page as usize].swap(0, Ordering::Relaxed) == 0 {
+                self.class_empty_pages[donor].fetch_sub(1, Ordering::Relaxed);
+                self.empty_pages.fetch_sub(1, Ordering::Relaxed);
+            }
         }
-        let mut state = sync::lock(&self.states[recipient]);
-        self.add_page(&mut state, recipient, page);
+        let mut free = sync::lock(&self.frees[recipient]);
+        self.add_page(&mut free, recipient, page);
         true
     }
 
-    /// Takes the donor's page with the fewest live chunks off the class, claiming its queued
-    /// chunks, which come back with it; `None` when every page has a chunk being written or
-    /// claimed.
-    fn claim_page(&self, state: &mut ClassState, donor: usize) -> Option<(u32, Vec<u32>)> {
-        let view = self.view(donor);
-        let mut candidates = state.pages.clone();
-        candidates.sort_by_key(|&p| self.page_live[p as usize].load(Ordering::Relaxed));
-        let page = candidates.into_iter().find(|&p| {
-            self.page_ids(p, donor).all(|id| {
+    /// Marks the donor's page with the fewest live chunks as draining and takes its free chunks
+    /// off the free stack; `None` when the donor has no page or is already moving one.
+    fn start_draining(&self, donor: usize) -> Option<u32> {
+        let mut free = sync::lock(&self.frees[donor]);
+        if free.draining.is_some() {
+            return None;
+        }
+        let page = *free
+            .pages
+            .iter()
+            .min_by_key(|&&p| self.page_live[p as usize].load(Ordering::Relaxed))?;
+        free.draining = Some(page);
+        free.free.retain(|&id| self.page_of(id) != page);
+        Some(page)
+    }
+
+    /// Claims every chunk of the draining `page` that is queued in one of the donor's shards
+    /// and takes its entry out of the index, round after round, until no chunk of the page is
+    /// queued, being written or claimed by another thread. Each round's entries leave the index
+    /// before the next round waits, so a writer that needs room under the entry limit to
+    /// publish a chunk of this page finds it.
+    fn gather_page(&self, donor: usize, page: u32, unpub: &dyn Unpublish, now: &Now<'_>) {
+        let per_page = self.classes[donor].per_page;
+        let mut mine = vec![false; per_page];
+        let mut round = 0;
+        loop {
+            let mut claimed = Vec::new();
+            for shard in 0..self.shard_count {
+                let mut state = sync::lock(self.shard(donor, shard));
+                let view = self.view(donor, shard);
+                for (index, id) in self.page_ids(page, donor).enumerate() {
+                    let chunk = view.chunk(id);
+                    let mark = chunk.mark();
+                    if queued(mark)
+                        && self.owner(mark) == shard
+                        && !chunk.is_claimed()
+                        && !chunk.is_being_written()
+                    {
+                        state.queues.forget(&view, id);
+                        chunk.claim();
+                        mine[index] = true;
+                        claimed.push(id);
+                    }
+                }
+            }
+            let view = self.view(donor, 0);
+            for &id in &claimed {
+                unpub.unpublish(id, view.chunk(id), now, Taking::Evict);
+            }
+            // Settled: every chunk is this mover's, or free and out of circulation.
+            let settled = self.page_ids(page, donor).enumerate().all(|(index, id)| {
                 let chunk = view.chunk(id);
-                !chunk.is_being_written() && !chunk.is_claimed()
-            })
-        })?;
-        let claimed: Vec<u32> = self
-            .page_ids(page, donor)
-            .filter(|&id| view.chunk(id).in_use())
-            .collect();
-        for &id in &claimed {
-            state.queues.forget(&view, id);
-            view.chunk(id).claim();
+                mine[index] || !(chunk.is_claimed() || queued(chunk.mark()) || chunk.in_use())
+            });
+            if settled {
+                return;
+            }
+            sync::spin_hint(round);
+            round += 1;
         }
-        state.free.retain(|&id| self.page_of(id) != page);
-        state.pages.retain(|&p| p != page);
-        self.class_pages[donor].fetch_sub(1, Ordering::Relaxed);
-        if self.page_live[page as usize].swap(0, Ordering::Relaxed) == 0 {
-            self.class_empty_pages[donor].fetch_sub(1, Ordering::Relaxed);
-            self.empty_pages.fetch_sub(1, Ordering::Relaxed);
-        }
-        Some((page, claimed))
     }
 }

@@ -48,6 +48,15 @@ fn invalid_configurations_are_refused() {
     );
     // Default max_value_bytes (1 MiB): pages of 2 MiB.
     assert_invalid(Cache::builder().max_bytes(0).build(), "max_bytes 0");
+    for shards in [0, 3, 512] {
+        assert_invalid(
+            Cache::builder()
+                .max_bytes(4 << 20)
+                .policy_shards(shards)
+                .build(),
+            &format!("policy_shards {shards}"),
+        );
+    }
     assert_invalid(
         Cache::builder().max_bytes(MIB).build(),
         "max_bytes below a page",

@@ -57,3 +57,35 @@ fn frequent_keys_survive_a_scan() {
     let kept = hot.clone().filter(|&k| cache.contains(&key(k))).count();
     assert!(kept >= 18, "{kept} of 20 hot keys survived the scan");
 }
+
+/// With several policy shards, a new key whose shard holds none of its class's memory takes a
+/// victim from another shard, so a cache full of other shards' entries still takes it; and the
+/// entry limit holds across shards.
+#[test]
+fn a_sharded_cache_fills_and_evicts_across_its_shards() {
+    let cache = Cache::builder()
+        .max_entries(64)
+        .max_bytes(128 << 10)
+        .max_value_bytes(64)
+        .policy_shards(8)
+        .build()
+        .unwrap();
+    let writes = miri_or(500, 5_000);
+    for k in 0..writes {
+        cache.insert(&key(k), &[k as u8; 40]).unwrap();
+        assert!(cache.len() <= 64, "{} entries after write {k}", cache.len());
+        assert_eq!(
+            cache.get(&key(k)),
+            Some(vec![k as u8; 40]),
+            "write {k} reads back"
+        );
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.inserts, writes as u64);
+    assert_eq!(stats.evictions, writes as u64 - stats.entries);
+    assert!(
+        stats.entries >= 48,
+        "{} entries: the shards share the limit",
+        stats.entries
+    );
+}

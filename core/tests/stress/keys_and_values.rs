@@ -32,7 +32,8 @@ impl Caches {
         let mut main = Cache::builder()
             .max_bytes(shape.pages * PAGE_BYTES)
             .max_value_bytes(MAX_VALUE_BYTES)
-            .max_entries(shape.max_entries);
+            .max_entries(shape.max_entries)
+            .policy_shards(shape.shards);
         if let Some(clock) = &clock {
             main = main.clock(clock.clone());
         }

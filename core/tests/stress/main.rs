@@ -1,4 +1,4 @@
-//! A long, randomized run of every kind of operation from four threads, with its whole history
+//! A long, randomized run of every kind of operation from eight threads, with its whole history
 //! checked afterwards. Ignored by default (it runs for a minute); `scripts/stress.sh` runs it,
 //! in release and under the sanitizers, or by hand:
 //!
@@ -13,12 +13,12 @@
 //!   the clock). It is printed at the start and in every failure; it repeats a run's mix of
 //!   operations, not its interleaving.
 //!
-//! Four threads run random `get`, `get_into`, `get_versioned`, `insert`, `insert_if_absent`,
+//! Eight threads run random `get`, `get_into`, `get_versioned`, `insert`, `insert_if_absent`,
 //! `replace`, `compare_and_swap` (the writes through their `_with_ttl` forms), `remove` and
 //! `remove_if_version` on 64 data keys, CAS increments on 8 counter keys beside them, and now
 //! and then `iter` and `clear`, in a cache far too small for them, so that eviction, both for
 //! room in a size class and for the entry limit, and pages moving between classes go on
-//! throughout. The run gives a third of its time to each of three shapes of that cache:
+//! throughout. The run gives a quarter of its time to each of four shapes of that cache:
 //! - crowded: 16 pages of 128 KiB, at most 48 entries;
 //! - starved: 5 pages, at most 8 entries, where nearly every write takes a page from another
 //!   class or evicts for the entry limit, so that the races between them, rare in the crowded
@@ -26,7 +26,10 @@
 //!   to evict from it was found this way);
 //! - expiring: crowded, on a manual clock that the threads move forward, with half the writes
 //!   to the main cache given a TTL of a few milliseconds of it, so that entries expire while
-//!   they are read, rewritten, reaped and chosen as victims.
+//!   they are read, rewritten, reaped and chosen as victims;
+//! - sharded: expiring, with 8 policy shards per size class instead of 1, so that victims are
+//!   taken from other shards, page moves gather their chunks shard by shard, and the reaper
+//!   claims under each chunk's shard lock, while eight threads race them.
 //!
 //! Each data key writes values near a length of its own most of the time, so most of its
 //! updates stay in their size class and rewrite the entry in place, and any length otherwise,
@@ -85,7 +88,7 @@ use common::{mix64, within_unless, HANG_LIMIT};
 use keys_and_values::Caches;
 use threads::Worker;
 
-const THREADS: usize = 4;
+const THREADS: usize = 8;
 const DATA_KEYS: usize = 64;
 /// Counters in the main cache, where eviction and `clear` drop them now and then.
 const EVICTABLE_COUNTERS: usize = 8;
@@ -108,33 +111,45 @@ struct Shape {
     max_entries: u64,
     /// Whether writes to the main cache may carry a TTL, on a clock the threads move.
     expiring: bool,
+    /// Policy shards per size class.
+    shards: usize,
 }
 
-const SHAPES: [Shape; 3] = [
+const SHAPES: [Shape; 4] = [
     Shape {
         name: "crowded",
         pages: 16,
         max_entries: 48,
         expiring: false,
+        shards: 1,
     },
     Shape {
         name: "starved",
         pages: 5,
         max_entries: 8,
         expiring: false,
+        shards: 1,
     },
     Shape {
         name: "expiring",
         pages: 16,
         max_entries: 48,
         expiring: true,
+        shards: 1,
+    },
+    Shape {
+        name: "sharded",
+        pages: 16,
+        max_entries: 48,
+        expiring: true,
+        shards: 8,
     },
 ];
 
 /// In the expiring shape, each thread moves the clock by a tick once per this many operations,
-/// so it moves once per 16 operations of the four threads together, and a data key is written
+/// so it moves once per 16 operations of the eight threads together, and a data key is written
 /// about once per 160, ten ticks...
-const TICK_ONE_IN: u64 = 64;
+const TICK_ONE_IN: u64 = 128;
 const TICK: Duration = Duration::from_millis(1);
 /// ... while half the writes get a TTL of 1 to this many ticks: most of those run out before
 /// the key's next write.
