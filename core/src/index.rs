@@ -1,7 +1,8 @@
 //! The index: key hash → chunk id, in buckets of atomic words.
 //!
-//! A bucket is one cache line of 8 `AtomicU64`: a header (bit 0: the writers' lock; bits
-//! 32..64: overflow link, `overflow index + 1`, 0 for none) and 7 slots. A slot is 0 when
+//! A bucket is one cache line of 8 `AtomicU64`: a header (bit 0: the writers' lock; in a
+//! chain's main bucket, bits 1..32: how many of the chain's entries are in its overflow
+//! buckets; bits 32..64: overflow link, `overflow index + 1`, 0 for none) and 7 slots. A slot is 0 when
 //! empty, else `OCCUPIED | tag << 32 | chunk id`, the tag being 16 hash bits the bucket index
 //! does not use, so a reader dereferences a chunk only for a likely match. Keys are hashed with
 //! xxh3 under a random per-cache seed, so nobody can aim keys at one bucket without knowing it.
@@ -17,6 +18,13 @@
 //!   index is: a reader following a link can never land in reused memory. An adversary who
 //!   aims keys at one bucket gets a long chain (slower inserts into that bucket), bounded by the
 //!   number of entries the cache can hold.
+//! - A scan follows a chain's overflow link only while the main bucket counts entries in the
+//!   overflow buckets. A chain overflows only when its main bucket is full, which a hash
+//!   spread at five entries a bucket makes rare at any moment but, over a long run, common at
+//!   some moment: most chains end up with an overflow bucket that is empty nearly all the time.
+//!   Without the count every miss and every new key paid a cache miss to look into it. An entry
+//!   present in an overflow bucket for the whole of a scan is counted for the whole of it, so
+//!   the scan still meets it; one arriving or leaving during the scan is concurrent with it.
 
 use std::ptr;
 
@@ -25,6 +33,9 @@ use crate::sync::{self, AtomicPtr, AtomicU64, Mutex, Ordering};
 
 const SLOTS: usize = 7;
 const LOCKED: u64 = 1;
+/// One entry in the chain's overflow buckets, counted in the main bucket's header.
+const OVERFLOW_ONE: u64 = 2;
+const OVERFLOW_COUNT_MASK: u64 = 0xffff_fffe;
 const LINK_SHIFT: u32 = 32;
 const OCCUPIED: u64 = 1 << 63;
 const TAG_SHIFT: u32 = 32;
@@ -115,6 +126,7 @@ impl Index {
             bucket: self.buckets.get(self.chain_of(hash)),
             slot: 0,
             tag: hash.tag(),
+            at_head: true,
         }
     }
 
@@ -135,6 +147,7 @@ impl Index {
             bucket: self.buckets.get(chain),
             slot: 0,
             tag: ANY_TAG,
+            at_head: true,
         }
     }
 
@@ -195,6 +208,8 @@ pub(crate) struct Candidates<'a> {
     bucket: &'a Bucket,
     slot: usize,
     tag: u64,
+    /// Whether `bucket` is the chain's main bucket, whose header counts the overflow.
+    at_head: bool,
 }
 
 impl<'a> Iterator for Candidates<'a> {
@@ -209,6 +224,12 @@ impl<'a> Iterator for Candidates<'a> {
                 let word = slot.load(Ordering::Acquire);
                 if slot_matches(word, self.tag) {
                     return Some((slot, word));
+                }
+            }
+            if self.at_head {
+                self.at_head = false;
+                if self.bucket.header.load(Ordering::Acquire) & OVERFLOW_COUNT_MASK == 0 {
+                    return None;
                 }
             }
             self.bucket = self.index.next_in_chain(self.bucket)?;
@@ -232,6 +253,7 @@ impl<'a> Locked<'a> {
             bucket: self.head,
             slot: 0,
             tag: self.tag,
+            at_head: true,
         }
     }
 
@@ -241,6 +263,11 @@ impl<'a> Locked<'a> {
             self.tag, ANY_TAG,
             "set through a chain locked without a key"
         );
+        if slot.load(Ordering::Relaxed) == 0 && self.in_overflow(slot) {
+            // Counted before the slot is filled, so a scan that can see the entry follows
+            // the link to it.
+            self.head.header.fetch_add(OVERFLOW_ONE, Ordering::Relaxed);
+        }
         slot.store(
             OCCUPIED | self.tag << TAG_SHIFT | u64::from(id),
             Ordering::Release,
@@ -250,6 +277,18 @@ impl<'a> Locked<'a> {
     /// Empties `slot` (of this chain).
     pub(crate) fn clear(&self, slot: &AtomicU64) {
         slot.store(0, Ordering::Release);
+        if self.in_overflow(slot) {
+            self.head.header.fetch_sub(OVERFLOW_ONE, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `slot` lies in one of the chain's overflow buckets rather than its main one.
+    fn in_overflow(&self, slot: &AtomicU64) -> bool {
+        !self
+            .head
+            .slots
+            .as_ptr_range()
+            .contains(&std::ptr::from_ref(slot))
     }
 
     /// An empty slot of the chain, growing the chain by an overflow bucket when it is full.
@@ -404,6 +443,47 @@ mod tests {
         let (slot, _) = locked.matching().next().unwrap();
         locked.clear(slot);
         assert!(std::ptr::eq(locked.vacant(), slot));
+    }
+
+    /// The main bucket counts the entries in the chain's overflow buckets, so scans skip an
+    /// overflow bucket that has emptied, and find what is in one that has not.
+    #[test]
+    fn the_main_bucket_counts_the_overflow() {
+        let index = Index::new(0, 1).unwrap();
+        let hash = index.hash(b"same bucket");
+        let head = index.buckets.get(index.chain_of(hash));
+        let overflow =
+            || (head.header.load(Ordering::Relaxed) & OVERFLOW_COUNT_MASK) / OVERFLOW_ONE;
+        let mut slots = Vec::new();
+        for id in 0..10 {
+            let locked = index.lock(hash);
+            let slot = locked.vacant();
+            locked.set(slot, id);
+            slots.push(slot);
+        }
+        assert_eq!(overflow(), 3);
+        // An update of an overflow entry counts nothing new.
+        index.lock(hash).set(slots[9], 99);
+        assert_eq!(overflow(), 3);
+        for &slot in &slots[7..] {
+            index.lock(hash).clear(slot);
+        }
+        assert_eq!(overflow(), 0);
+        assert_eq!(index.candidates(hash).count(), 7, "main bucket only");
+        let locked = index.lock(hash);
+        locked.clear(slots[0]);
+        assert!(std::ptr::eq(locked.vacant(), slots[0]), "main bucket first");
+        drop(locked);
+        // Overflow in use again: a scan follows the link to it.
+        let locked = index.lock(hash);
+        let slot = locked.vacant();
+        locked.set(slot, 100);
+        let slot = locked.vacant();
+        locked.set(slot, 101);
+        drop(locked);
+        assert_eq!(overflow(), 1);
+        let found: Vec<u32> = index.candidates(hash).map(|(_, w)| chunk_of(w)).collect();
+        assert!(found.contains(&101), "{found:?}");
     }
 
     #[test]
