@@ -799,6 +799,31 @@ impl Cache {
         }
     }
 
+    /// The hash of the key in a chunk that holds an entry (`None` for one that does not). The
+    /// key never changes while the chunk is published (an in-place update keeps it), so it
+    /// can be read for hashing before the bucket lock is held.
+    fn hash_entry(&self, chunk: Chunk<'_>) -> Option<KeyHash> {
+        let head = chunk.head()?;
+        let hash_key = |key: &mut Vec<u8>| {
+            key.clear();
+            chunk.copy_key(&head, key);
+            self.index.hash(key)
+        };
+        // A thread whose thread-locals are already destroyed (the cache used from another
+        // thread-local's destructor) hashes from a fresh buffer: a panic here, in a writer
+        // that holds a chunk claimed or being written, would wedge the threads that meet it.
+        Some(
+            KEY_SCRATCH
+                .try_with(|scratch| {
+                    let mut key = scratch.take();
+                    let hash = hash_key(&mut key);
+                    scratch.set(key);
+                    hash
+                })
+                .unwrap_or_else(|_| hash_key(&mut Vec::new())),
+        )
+    }
+
     fn next_version(&self, hash: KeyHash) -> Version {
         let stripe = &self.versions[hash.stripe(VERSION_STRIPES)];
         let raw = stripe.fetch_add(1, Ordering::Relaxed) + 1;
@@ -825,28 +850,26 @@ fn payload(head: &EntryHead) -> i64 {
 }
 
 impl Unpublish for Cache {
-    fn unpublish(&self, id: u32, chunk: Chunk<'_>, now: &Now<'_>, taking: Taking) -> Unpublished {
-        // The key never changes while the chunk is published (an in-place update keeps it),
-        // so it can be read for hashing before the bucket lock is held.
-        let Some(head) = chunk.head() else {
+    fn prefetch_entry(&self, chunk: Chunk<'_>) -> Option<u64> {
+        let hash = self.hash_entry(chunk)?;
+        self.index.prefetch(hash);
+        Some(hash.value())
+    }
+
+    fn unpublish(
+        &self,
+        id: u32,
+        chunk: Chunk<'_>,
+        hash: Option<u64>,
+        now: &Now<'_>,
+        taking: Taking,
+    ) -> Unpublished {
+        let Some(hash) = hash
+            .map(KeyHash::from_value)
+            .or_else(|| self.hash_entry(chunk))
+        else {
             return Unpublished::Absent;
         };
-        let hash_key = |key: &mut Vec<u8>| {
-            key.clear();
-            chunk.copy_key(&head, key);
-            self.index.hash(key)
-        };
-        // A thread whose thread-locals are already destroyed (the cache used from another
-        // thread-local's destructor) hashes from a fresh buffer: a panic here, under the class
-        // lock of a writer that holds a chunk being written, would wedge that class.
-        let hash = KEY_SCRATCH
-            .try_with(|scratch| {
-                let mut key = scratch.take();
-                let hash = hash_key(&mut key);
-                scratch.set(key);
-                hash
-            })
-            .unwrap_or_else(|_| hash_key(&mut Vec::new()));
         let locked = self.index.lock(hash);
         let Some((slot, _)) = locked.matching().find(|&(_, word)| chunk_of(word) == id) else {
             return Unpublished::Absent;

@@ -194,14 +194,7 @@ impl<'a> Chunk<'a> {
     /// Starts loading the header into the CPU cache, for a chunk the caller will read soon.
     #[inline]
     pub(crate) fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch never faults or changes
-        // memory, whatever the address.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                self.w.as_ptr().cast(),
-            );
-        }
+        crate::mapping::prefetch(&self.w[0]);
     }
 
     /// The policy's mark (under its shard lock), without the claim bit.

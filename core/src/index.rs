@@ -130,6 +130,11 @@ impl Index {
         }
     }
 
+    /// Starts loading `hash`'s main bucket into the CPU cache, for a lock or scan soon after.
+    pub(crate) fn prefetch(&self, hash: KeyHash) {
+        crate::mapping::prefetch(self.buckets.get(self.chain_of(hash)));
+    }
+
     /// Locks `hash`'s chain for writing.
     pub(crate) fn lock(&self, hash: KeyHash) -> Locked<'_> {
         self.lock_chain(self.chain_of(hash), Some(hash.tag()))

@@ -1,4 +1,5 @@
-//! Large zero-filled tables backed by anonymous memory mappings.
+//! Large zero-filled tables backed by anonymous memory mappings, and [`prefetch`] for the
+//! random accesses into them.
 //!
 //! The arena and the index's main table are big, long-lived and randomly accessed. Mapping them
 //! anonymously gives memory the OS zero-fills and commits lazily, page by page as it is first
@@ -130,4 +131,20 @@ impl<T: Zeroable + Default> ZeroedMap<T> {
     pub(crate) fn bytes(&self) -> usize {
         self.items.len() * std::mem::size_of::<T>()
     }
+}
+
+/// Starts loading the cache line of `target` into the CPU cache, for memory the caller will
+/// read or write soon, so that the miss overlaps the work in between.
+#[inline]
+pub(crate) fn prefetch<T>(target: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch never faults or changes
+    // memory, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            std::ptr::from_ref(target).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = target;
 }

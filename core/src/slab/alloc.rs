@@ -155,13 +155,15 @@ impl Slab {
         unpub: &dyn Unpublish,
         now: &Now<'_>,
     ) -> Allocated {
-        self.admit(&mut state, class, shard, victim, hash);
         let chunk = self.view(class, shard).chunk(victim);
+        // The victim's bucket loads while the new entry is admitted.
+        let victim_hash = unpub.prefetch_entry(chunk);
+        self.admit(&mut state, class, shard, victim, hash);
         // Queuing set the chunk's mark, which dropped the claim; it holds until the write
         // begins, so no release or victim search takes the chunk from under this thread.
         chunk.claim();
         drop(state);
-        let unpublished = unpub.unpublish(victim, chunk, now, Taking::Replace);
+        let unpublished = unpub.unpublish(victim, chunk, victim_hash, now, Taking::Replace);
         chunk.begin_write();
         chunk.end_claim();
         Allocated {

@@ -71,7 +71,13 @@ impl Slab {
             let Some(victim) = victim else {
                 return false;
             };
-            unpub.unpublish(victim, self.view(c, s).chunk(victim), now, Taking::Evict);
+            unpub.unpublish(
+                victim,
+                self.view(c, s).chunk(victim),
+                None,
+                now,
+                Taking::Evict,
+            );
             self.dequeue(&mut sync::lock(self.shard(c, s)), c, s, victim);
             self.push_free(c, victim);
             true

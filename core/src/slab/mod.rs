@@ -76,12 +76,25 @@ pub(crate) enum Unpublished {
 
 /// Takes an entry out of the index on the slab's behalf (the slab knows no keys or hashes).
 pub(crate) trait Unpublish {
-    /// Takes the entry held in chunk `id` out of the index, as `taking` says, if the index
-    /// still points at it, and accounts for it as evicted or expired (as it is at `now`).
-    /// Called holding no shard or free lock, on a chunk the caller claimed; the entry's bucket lock,
-    /// taken inside, is what keeps an in-place update from changing the entry while it is
-    /// judged. Only `Stayed` leaves the chunk published.
-    fn unpublish(&self, id: u32, chunk: Chunk<'_>, now: &Now<'_>, taking: Taking) -> Unpublished;
+    /// Hashes the key of the entry in claimed chunk `chunk` and starts loading its index
+    /// bucket into the CPU cache, so that the miss overlaps the work before `unpublish`; the
+    /// hash is for `unpublish`. `None` when the chunk holds no entry.
+    fn prefetch_entry(&self, chunk: Chunk<'_>) -> Option<u64>;
+
+    /// Takes the entry held in chunk `id` (whose key hashes to `hash`, when the caller knows
+    /// it) out of the index, as `taking` says, if the index still points at it, and accounts
+    /// for it as evicted or expired (as it is at `now`). Called holding no shard or free lock,
+    /// on a chunk the caller claimed; the entry's bucket lock, taken inside, is what keeps an
+    /// in-place update from changing the entry while it is judged. Only `Stayed` leaves the
+    /// chunk published.
+    fn unpublish(
+        &self,
+        id: u32,
+        chunk: Chunk<'_>,
+        hash: Option<u64>,
+        now: &Now<'_>,
+        taking: Taking,
+    ) -> Unpublished;
 }
 
 /// Where a published chunk was, for releasing it after it left the index.
@@ -508,7 +521,18 @@ mod tests {
     struct NoIndex;
 
     impl Unpublish for NoIndex {
-        fn unpublish(&self, _: u32, _: Chunk<'_>, _: &Now<'_>, _: Taking) -> Unpublished {
+        fn prefetch_entry(&self, _: Chunk<'_>) -> Option<u64> {
+            None
+        }
+
+        fn unpublish(
+            &self,
+            _: u32,
+            _: Chunk<'_>,
+            _: Option<u64>,
+            _: &Now<'_>,
+            _: Taking,
+        ) -> Unpublished {
             Unpublished::Absent
         }
     }

@@ -209,7 +209,7 @@ impl Slab {
             }
             let view = self.view(donor, 0);
             for &id in &claimed {
-                unpub.unpublish(id, view.chunk(id), now, Taking::Evict);
+                unpub.unpublish(id, view.chunk(id), None, now, Taking::Evict);
             }
             // Settled: every chunk is this mover's, or free and out of circulation.
             let settled = self.page_ids(page, donor).enumerate().all(|(index, id)| {

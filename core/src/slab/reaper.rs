@@ -47,7 +47,7 @@ impl Slab {
             let claimed = self.claim_expired(class, now);
             let view = self.view(class, 0);
             for &(id, shard) in &claimed {
-                let unpublished = unpub.unpublish(id, view.chunk(id), now, Taking::IfExpired);
+                let unpublished = unpub.unpublish(id, view.chunk(id), None, now, Taking::IfExpired);
                 let mut state = sync::lock(self.shard(class, shard));
                 if unpublished == Unpublished::Stayed {
                     view.chunk(id).end_claim();
