@@ -334,6 +334,12 @@ impl Cache {
 
     // ----- for the load layer (`load/`) -----
 
+    /// The policy shard of `key`'s entries (the loom models pick keys of different shards).
+    #[cfg(all(test, slabcache_loom))]
+    pub(crate) fn shard_of_key(&self, key: &[u8]) -> usize {
+        self.slab.shard_of(self.index.hash(key).value())
+    }
+
     pub(crate) fn flights(&self) -> &Flights {
         &self.flights
     }

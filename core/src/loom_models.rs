@@ -19,6 +19,7 @@
 //!   limit, each new key evicting the other's;
 //! - the victim hand-off: a new key claiming a victim and reusing its chunk while the victim
 //!   is removed or updated in place;
+//! - two policy shards: a new key evicting the other shard's entry while it is removed;
 //! - the delivery of removal events: threads queueing events while another delivers.
 //!
 //! What loom cannot express here: the real arena's pages are 128 KiB (a page must hold the
@@ -366,6 +367,58 @@ fn loom_a_claimed_victim_racing_its_removal_or_update_has_one_owner() {
             }
         });
     }
+}
+
+/// With two policy shards: a new key whose shard holds nothing while the cache is at its entry
+/// limit evicts the other shard's entry, which another thread removes at the same time. The
+/// remove's release, the evictor's claim and the free stack must agree on one owner for the
+/// old entry's chunk, whichever shard's lock each takes when. (Planting a bug: with `release`
+/// dequeuing the chunk under shard 0's lock whatever shard queues it, the model fails at once:
+/// the chunk's handle is looked up in the wrong shard's table, and the threads never finish.)
+#[test]
+fn loom_a_new_key_evicting_from_another_shard_races_a_remove() {
+    model(|| {
+        let cache = Arc::new(
+            Cache::builder()
+                .max_value_bytes(64)
+                .max_bytes(128 << 10)
+                .max_entries(1)
+                .policy_shards(2)
+                .build()
+                .expect("a valid one-page cache"),
+        );
+        let keys: Vec<[u8; 1]> = (b'a'..=b'z').map(|c| [c]).collect();
+        let resident = keys[0];
+        let newcomer = *keys
+            .iter()
+            .find(|k| cache.shard_of_key(&k[..]) != cache.shard_of_key(&resident))
+            .expect("two of 26 keys land in different shards");
+        cache.insert(&resident, &OLD).unwrap();
+        let inserter = {
+            let cache = cache.clone();
+            thread::spawn(move || cache.insert(&newcomer, &NEW).unwrap())
+        };
+        let remover = {
+            let cache = cache.clone();
+            thread::spawn(move || cache.remove(&resident))
+        };
+        let version = inserter.join().unwrap();
+        remover.join().unwrap();
+        let stats = cache.stats();
+        assert_eq!(
+            cache.get_versioned(&newcomer),
+            Some((NEW.to_vec(), version))
+        );
+        assert_eq!(cache.get(&resident), None);
+        assert_eq!((stats.entries, cache.len()), (1, 1), "{stats:?}");
+        assert_eq!(stats.evictions + stats.removals, 1, "{stats:?}");
+        assert_eq!(stats.payload_bytes, 1 + NEW.len() as u64);
+        // The old chunk went back to the free stack once: two more new keys take two chunks.
+        for key in [&keys[24], &keys[25]] {
+            let v = cache.insert(key, &OLD).unwrap();
+            assert_eq!(cache.get_versioned(key), Some((OLD.to_vec(), v)));
+        }
+    });
 }
 
 /// Two threads each queue an event and deliver. By the time both have returned, both events
