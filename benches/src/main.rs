@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! slabcache-bench [demo] [--seconds S] [--threads N] [--cache-mib M] [--keys K] [--zipf S] [--seed X]
-//! slabcache-bench traces --format FORMAT --capacity N[,N...] [--json PATH] [--svg PATH] FILE...
+//! slabcache-bench traces --format FORMAT --capacity N[,N...] [--runs N] [--json PATH] [--svg PATH] FILE...
 //! slabcache-bench throughput [--quick] [--threads N[,N...]] [--json PATH] [--svg PATH]
 //! slabcache-bench memory [--entries N] [--json PATH]
 //! slabcache-bench stampede [--threads N[,N...]] [--seconds S] [--json PATH]
@@ -50,6 +50,8 @@ demo options:
 traces options: slabcache-bench traces --format FORMAT --capacity N[,N...] FILE...
   --format F      lirs, keys, arc or oracle-general (gzip or plain)
   --capacity N,.. cache sizes in entries, comma-separated
+  --runs N        replay slabcache N times (its hash seeds are random) and
+                  report the median run, with the lowest and highest
   --json PATH     also write the results as JSON
   --svg PATH      also draw hit ratio against capacity as SVG
   FILE...         the traces; each is replayed at each capacity through
@@ -179,6 +181,7 @@ fn run_traces(args: &[String]) -> Result<ExitCode, String> {
     let mut capacities = None;
     let mut json = None;
     let mut svg = None;
+    let mut runs = 1;
     let mut files = Vec::new();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -202,6 +205,13 @@ fn run_traces(args: &[String]) -> Result<ExitCode, String> {
             }
             "--json" => json = Some(PathBuf::from(value)),
             "--svg" => svg = Some(PathBuf::from(value)),
+            "--runs" => {
+                runs = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or("--runs needs a number of runs from 1 to 1000")?
+            }
             _ => return Err(format!("unknown option `{arg}`")),
         }
     }
@@ -209,6 +219,7 @@ fn run_traces(args: &[String]) -> Result<ExitCode, String> {
         format: format.ok_or("traces needs --format")?,
         capacities: capacities.ok_or("traces needs --capacity")?,
         files,
+        runs,
     };
     if config.files.is_empty() {
         return Err("traces needs at least one trace file".to_string());

@@ -80,6 +80,7 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<Report, St
             format,
             capacities: capacities.to_vec(),
             files: vec![config.traces_dir.join(file)],
+            runs: 1,
         };
         hit_ratio.extend(traces::run(&trace_config).map_err(|e| e.to_string())?);
     }

@@ -48,3 +48,45 @@ fn slabcache_reaches_20_percent_on_cs_at_400() {
     let ratio = hit_ratio(&cs, 400, PolicyKind::Slabcache);
     assert!(ratio >= 20.0, "cs at 400 entries: {ratio:.2}% < 20%");
 }
+
+/// `--runs`: slabcache, whose hash seed is random, is replayed that many times and reported by
+/// its median run with the lowest and highest; the others, replayed once, have no spread.
+#[test]
+fn repeated_runs_report_the_median_and_the_spread_of_slabcache_alone() {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "traces", "gli.trace.gz"]
+        .iter()
+        .collect();
+    let config = slabcache_bench::traces::Config {
+        format: Format::Lirs,
+        capacities: vec![250],
+        files: vec![path],
+        runs: 5,
+    };
+    let results = slabcache_bench::traces::run(&config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(results.len(), PolicyKind::ALL.len());
+    for m in &results {
+        assert!(m.hits_min <= m.hits && m.hits <= m.hits_max, "{m:?}");
+        if m.policy == PolicyKind::Slabcache {
+            assert_eq!(m.runs, 5);
+        } else {
+            assert_eq!(
+                (m.runs, m.hits_min, m.hits_max),
+                (1, m.hits, m.hits),
+                "{m:?}"
+            );
+        }
+    }
+    let table = slabcache_bench::traces::report::markdown(&results);
+    assert!(table.contains("the median of 5 runs"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("| gli.trace.gz"))
+        .unwrap();
+    let slabcache_cell = row.split('|').nth(3).unwrap();
+    assert!(
+        slabcache_cell.contains('[') && slabcache_cell.contains('-'),
+        "{row}"
+    );
+    let lru_cell = row.split('|').nth(6).unwrap();
+    assert!(!lru_cell.contains('['), "{row}");
+}

@@ -37,6 +37,9 @@ pub struct Config {
     pub capacities: Vec<usize>,
     /// The trace files to replay.
     pub files: Vec<PathBuf>,
+    /// Replays of each trace and capacity through a policy whose figures vary from run to
+    /// run ([`PolicyKind::varies`]); at least 1. The others are replayed once.
+    pub runs: usize,
 }
 
 /// A trace in memory: its name and requests, and for OPT the next use of every request.
@@ -93,8 +96,15 @@ pub struct Measurement {
     pub capacity: usize,
     /// The policy replayed.
     pub policy: PolicyKind,
-    /// Requests that hit.
+    /// Requests that hit: the median of the runs (the middle one; of an even number, the
+    /// upper of the two middle ones).
     pub hits: u64,
+    /// The fewest hits of the runs (`hits` after one run).
+    pub hits_min: u64,
+    /// The most hits of the runs (`hits` after one run).
+    pub hits_max: u64,
+    /// Replays measured.
+    pub runs: usize,
     /// Requests replayed.
     pub requests: u64,
 }
@@ -114,13 +124,25 @@ impl Measurement {
             capacity,
             policy,
             hits,
+            hits_min: hits,
+            hits_max: hits,
+            runs: 1,
             requests,
         }
     }
 
-    /// Hits as a percentage of all requests.
+    /// Hits as a percentage of all requests (the median run's).
     pub fn hit_ratio(&self) -> f64 {
-        100.0 * self.hits as f64 / self.requests as f64
+        self.percent(self.hits)
+    }
+
+    /// The lowest and the highest hit ratio of the runs, in percent.
+    pub fn hit_ratio_range(&self) -> (f64, f64) {
+        (self.percent(self.hits_min), self.percent(self.hits_max))
+    }
+
+    fn percent(&self, hits: u64) -> f64 {
+        100.0 * hits as f64 / self.requests as f64
     }
 }
 
@@ -190,37 +212,60 @@ impl From<TraceError> for Error {
 }
 
 /// Loads every trace (so a bad file stops the run before any replay), then replays each at
-/// each capacity through every policy. Results come in file order, then capacity order, then
-/// [`PolicyKind::ALL`] order. Shows progress on stderr when it is a terminal.
+/// each capacity through every policy, `config.runs` times for a policy whose figures vary.
+/// Results come in file order, then capacity order, then [`PolicyKind::ALL`] order. Shows
+/// progress on stderr when it is a terminal.
 pub fn run(config: &Config) -> Result<Vec<Measurement>, Error> {
+    assert!(config.runs >= 1, "at least one run");
     let traces = config
         .files
         .iter()
         .map(|path| Trace::load(path, config.format))
         .collect::<Result<Vec<_>, _>>()?;
+    let replays_per_size: usize = PolicyKind::ALL
+        .iter()
+        .map(|p| if p.varies() { config.runs } else { 1 })
+        .sum();
     let mut progress =
-        Progress::on_stderr(traces.len() * config.capacities.len() * PolicyKind::ALL.len());
+        Progress::on_stderr(traces.len() * config.capacities.len() * replays_per_size);
     let mut results = Vec::new();
     for trace in &traces {
         let requests = trace.keys().len();
         for &capacity in &config.capacities {
             for policy in PolicyKind::ALL {
-                progress.begin(format!("{} @ {capacity} {}", trace.name(), policy.name()));
-                let hits = replay::replay(trace, capacity, policy, |done| {
-                    progress.update(done as f64 / requests as f64)
-                });
-                let hits = match hits {
-                    Ok(hits) => hits,
-                    Err(e) => {
-                        progress.finish();
-                        return Err(e);
+                let runs = if policy.varies() { config.runs } else { 1 };
+                let mut hits = Vec::with_capacity(runs);
+                for run in 1..=runs {
+                    let label = if runs > 1 {
+                        format!(" run {run}/{runs}")
+                    } else {
+                        String::new()
+                    };
+                    progress.begin(format!(
+                        "{} @ {capacity} {}{label}",
+                        trace.name(),
+                        policy.name()
+                    ));
+                    let replayed = replay::replay(trace, capacity, policy, |done| {
+                        progress.update(done as f64 / requests as f64)
+                    });
+                    match replayed {
+                        Ok(h) => hits.push(h),
+                        Err(e) => {
+                            progress.finish();
+                            return Err(e);
+                        }
                     }
-                };
+                }
+                hits.sort_unstable();
                 results.push(Measurement {
                     trace: trace.name().to_string(),
                     capacity,
                     policy,
-                    hits,
+                    hits: hits[runs / 2],
+                    hits_min: hits[0],
+                    hits_max: hits[runs - 1],
+                    runs,
                     requests: requests as u64,
                 });
             }

@@ -62,6 +62,12 @@ impl PolicyKind {
         PolicyKind::Opt,
     ];
 
+    /// Whether replays of one trace can differ: slabcache draws its hash seed at random per
+    /// cache; the peers here hash with fixed keys, and LRU and OPT hash nothing.
+    pub fn varies(self) -> bool {
+        self == PolicyKind::Slabcache
+    }
+
     /// The name reports use.
     pub fn name(self) -> &'static str {
         match self {

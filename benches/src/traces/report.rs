@@ -14,11 +14,20 @@ use crate::text::{
 };
 
 /// The Markdown table: a row per trace and capacity, a column per policy. Each cell is the
-/// hit ratio in percent and, in parentheses, its gap to OPT in points.
+/// hit ratio in percent and, in parentheses, its gap to OPT in points; for a policy replayed
+/// more than once, the median run's, with the lowest and highest of the runs in brackets.
 pub fn markdown(results: &[Measurement]) -> String {
     let mut out = String::from(
-        "Hit ratio in %; in parentheses, the difference to OPT (Belady's optimum) in points.\n\n",
+        "Hit ratio in %; in parentheses, the difference to OPT (Belady's optimum) in points.\n",
     );
+    if let Some(runs) = results.iter().map(|m| m.runs).max().filter(|&r| r > 1) {
+        let _ = writeln!(
+            out,
+            "Policies whose figures vary from run to run: the median of {runs} runs, and in \
+             brackets the lowest and the highest."
+        );
+    }
+    out.push('\n');
     out.push_str("| trace | capacity |");
     for policy in PolicyKind::ALL {
         let _ = write!(out, " {} |", policy.name());
@@ -34,7 +43,13 @@ pub fn markdown(results: &[Measurement]) -> String {
                 (None, _) => "n/a".to_string(),
                 (Some(m), Some(opt)) if policy != PolicyKind::Opt => {
                     let ratio = hundredths(m.hit_ratio());
-                    format!("{} ({})", percent(ratio), gap(opt - ratio))
+                    let mut cell = format!("{} ({})", percent(ratio), gap(opt - ratio));
+                    if m.runs > 1 {
+                        let (low, high) = m.hit_ratio_range();
+                        let (low, high) = (percent(hundredths(low)), percent(hundredths(high)));
+                        let _ = write!(cell, " [{low}-{high}]");
+                    }
+                    cell
                 }
                 (Some(m), _) => percent(hundredths(m.hit_ratio())),
             };
@@ -45,19 +60,23 @@ pub fn markdown(results: &[Measurement]) -> String {
     out
 }
 
-/// `{"results":[{"trace":…,"capacity":…,"policy":…,"hit_ratio":…}, …]}`, hit ratios in
-/// percent at full precision.
+/// `{"results":[{"trace":…,"capacity":…,"policy":…,"hit_ratio":…,"runs":…,
+/// "hit_ratio_min":…,"hit_ratio_max":…}, …]}`, hit ratios in percent at full precision
+/// (`hit_ratio` the median run's).
 pub fn json(results: &[Measurement]) -> String {
     let mut out = String::from("{\"results\":[");
     for (i, m) in results.iter().enumerate() {
+        let (low, high) = m.hit_ratio_range();
         let _ = write!(
             out,
-            "{}\n  {{\"trace\":{},\"capacity\":{},\"policy\":\"{}\",\"hit_ratio\":{}}}",
+            "{}\n  {{\"trace\":{},\"capacity\":{},\"policy\":\"{}\",\"hit_ratio\":{},\
+             \"runs\":{},\"hit_ratio_min\":{low},\"hit_ratio_max\":{high}}}",
             if i == 0 { "" } else { "," },
             json_string(&m.trace),
             m.capacity,
             m.policy.name(),
-            m.hit_ratio()
+            m.hit_ratio(),
+            m.runs,
         );
     }
     out.push_str("\n]}\n");
@@ -277,6 +296,26 @@ mod tests {
         assert!(lines[7].starts_with("| b\"<&>.gz | 2000 | 55.12 (-8.01) |"));
     }
 
+    /// A policy replayed several times shows its median with the range of its runs, and the
+    /// header says how many runs the medians are of.
+    #[test]
+    fn markdown_shows_the_range_of_repeated_runs() {
+        let mut results = sample();
+        results[0].runs = 3;
+        results[0].hits_min = 4401;
+        results[0].hits_max = 4620;
+        let table = markdown(&results);
+        assert!(table.contains("the median of 3 runs"), "{table}");
+        assert!(
+            table.contains("| a.trace.gz | 100 | 45.12 (-8.01) [44.01-46.20] | 40.00 (-13.13) |"),
+            "{table}"
+        );
+        assert!(!markdown(&sample()).contains("median"));
+        assert!(
+            json(&results).contains("\"runs\":3,\"hit_ratio_min\":44.01,\"hit_ratio_max\":46.2")
+        );
+    }
+
     #[test]
     fn ratios_round_as_printf_does() {
         // 62,845 hits of 100,000 requests is stored as 62.84499..., which printf("%.2f")
@@ -301,8 +340,10 @@ mod tests {
         assert_eq!(
             text,
             "{\"results\":[\n  \
-             {\"trace\":\"a.trace.gz\",\"capacity\":100,\"policy\":\"slabcache\",\"hit_ratio\":45.12},\n  \
-             {\"trace\":\"a.trace.gz\",\"capacity\":100,\"policy\":\"moka\",\"hit_ratio\":40}\n]}\n"
+             {\"trace\":\"a.trace.gz\",\"capacity\":100,\"policy\":\"slabcache\",\"hit_ratio\":45.12,\
+             \"runs\":1,\"hit_ratio_min\":45.12,\"hit_ratio_max\":45.12},\n  \
+             {\"trace\":\"a.trace.gz\",\"capacity\":100,\"policy\":\"moka\",\"hit_ratio\":40,\
+             \"runs\":1,\"hit_ratio_min\":40,\"hit_ratio_max\":40}\n]}\n"
         );
         assert_eq!(json_string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000a\"");
     }
