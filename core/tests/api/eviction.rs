@@ -35,14 +35,18 @@ fn replay(cache: &Cache, keys: impl Iterator<Item = usize>) -> usize {
 /// must turn new keys away to keep any: every new key that enters unopposed pushes out a key
 /// of the loop that would have hit.
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "50 passes over 1,011 keys, each miss an eviction: many minutes under Miri; the \
+              sharded test below evicts through the same paths"
+)]
 fn a_loop_larger_than_the_cache_still_hits() {
     let cache = cache_of(100);
-    let rounds = miri_or(3, 50);
+    let rounds = 50;
     let hits = replay(&cache, (0..rounds).flat_map(|_| 0..1_011));
     let ratio = hits as f64 / (rounds * 1_011) as f64;
     // OPT is 9.8%; W-TinyLFU gets about 9% once its sketch knows the loop.
-    let least = if cfg!(miri) { 0.03 } else { 0.06 };
-    assert!(ratio >= least, "hit ratio {ratio:.4} on a loop; LRU's is 0");
+    assert!(ratio >= 0.06, "hit ratio {ratio:.4} on a loop; LRU's is 0");
 }
 
 /// A key read often survives a scan of new keys many times the cache's size.
@@ -70,7 +74,7 @@ fn a_sharded_cache_fills_and_evicts_across_its_shards() {
         .policy_shards(8)
         .build()
         .unwrap();
-    let writes = miri_or(500, 5_000);
+    let writes = miri_or(150, 5_000);
     for k in 0..writes {
         cache.insert(&key(k), &[k as u8; 40]).unwrap();
         assert!(cache.len() <= 64, "{} entries after write {k}", cache.len());
