@@ -282,8 +282,7 @@ impl Slab {
         self.arena.assign(page, class);
         // In reverse, so that chunks are used in address order; pushing ids touches nothing
         // in the page, which the OS maps in only when the chunks are first written.
-        let ids: Vec<u32> = self.page_ids(page, class).collect();
-        free.free.extend(ids.into_iter().rev());
+        free.free.extend(self.page_ids(page, class).rev());
         free.pages.push(page);
         self.class_pages[class].fetch_add(1, Ordering::Relaxed);
         self.class_empty_pages[class].fetch_add(1, Ordering::Relaxed);

@@ -381,7 +381,7 @@ impl Slab {
     }
 
     /// The chunk ids of `page`, a page of `class`.
-    fn page_ids(&self, page: u32, class: usize) -> impl Iterator<Item = u32> {
+    fn page_ids(&self, page: u32, class: usize) -> impl DoubleEndedIterator<Item = u32> {
         let shift = self.index_bits;
         (0..self.classes[class].per_page as u32).map(move |i| page << shift | i)
     }
